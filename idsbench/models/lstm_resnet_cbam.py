@@ -19,6 +19,7 @@ from idsbench.models.torch_base import TorchClassifier
 
 COMBINE_MODES = ("concat", "sum")
 HEAD_POOLS = ("max", "avg")
+CBAM_BLOCKS = ("bottleneck", "basic")
 
 
 def _nn():
@@ -38,9 +39,9 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
                           f"got {value!r}")
 
 
-def _conv_bn_relu(c_in: int, c_out: int, kernel: int):
+def _conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int = 1):
     nn = _nn()
-    return [nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False),
+    return [nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
             nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
@@ -173,17 +174,27 @@ class ConvLSTMResidual(_nn().Module):
 
 
 class ResBlockCBAM(_nn().Module):
-    """ResNet basic block with CBAM on the residual branch, before the skip addition."""
+    """ResNet block with CBAM on the residual branch, before the skip addition.
+
+    ``block="bottleneck"``: 1x1 conv to ``C // bottleneck``, 3x3 conv, 1x1 conv back to C
+    (the residual module's CNN shape); ``block="basic"``: two 3x3 convs at width C.  The last
+    conv has BN but no ReLU, so the branch can add negative corrections to the shortcut.
+    """
 
     def __init__(self, channels: int, reduction: int = 16, min_hidden: int = 4,
                  spatial_kernel: int = 7, channel_attention: bool = True,
-                 spatial_attention: bool = True):
+                 spatial_attention: bool = True, block: str = "bottleneck",
+                 bottleneck: int = 4):
         super().__init__()
         nn = _nn()
-        self.branch = nn.Sequential(
-            *_conv_bn_relu(channels, channels, 3),
-            nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
-        )
+        if block == "basic":
+            convs = _conv_bn_relu(channels, channels, 3)
+            last = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        else:
+            mid = max(channels // bottleneck, 1)
+            convs = _conv_bn_relu(channels, mid, 1) + _conv_bn_relu(mid, mid, 3)
+            last = nn.Conv2d(mid, channels, 1, bias=False)
+        self.branch = nn.Sequential(*convs, last, nn.BatchNorm2d(channels))
         self.cbam = CBAM(channels, reduction, min_hidden, spatial_kernel, channel_attention,
                          spatial_attention)
         self.relu = nn.ReLU()
@@ -200,8 +211,8 @@ class LSTMResNetCBAMNet(_nn().Module):
                  lstm_hidden: int | None = None, dropout: float = 0.2, attention: bool = True,
                  channel_attention: bool = True, spatial_attention: bool = True,
                  reduction: int = 16, min_hidden: int = 4, spatial_kernel: int = 7,
-                 stem_kernel: int = 3, combine: str = "concat", head_pool: str = "max",
-                 raw_input: bool = True):
+                 cbam_block: str = "bottleneck", stem_kernel: int = 3, stem_stride: int = 2,
+                 combine: str = "concat", head_pool: str = "max", raw_input: bool = True):
         super().__init__()
         nn = _nn()
         self.n_features = n_features
@@ -212,20 +223,21 @@ class LSTMResNetCBAMNet(_nn().Module):
         self.head_pool = head_pool
         self.raw_input = raw_input
 
-        self.stem = nn.Sequential(*_conv_bn_relu(1, channels, stem_kernel))
+        self.stem = nn.Sequential(*_conv_bn_relu(1, channels, stem_kernel, stem_stride))
+        size = (self.side + 2 * (stem_kernel // 2) - stem_kernel) // stem_stride + 1
 
         # each pair halves the map (ceil) until it is 1x1; the LSTM sequences shrink with it
         use_cbam = attention and (channel_attention or spatial_attention)
         self.residuals = nn.ModuleList()
         self.cbams = nn.ModuleList() if use_cbam else None
-        size = self.side
         for _ in range(pairs):
             res = ConvLSTMResidual(channels, size, bottleneck, pool, lstm, lstm_hidden, dropout)
             size = res.out_size
             self.residuals.append(res)
             if use_cbam:
                 self.cbams.append(ResBlockCBAM(channels, reduction, min_hidden, spatial_kernel,
-                                               channel_attention, spatial_attention))
+                                               channel_attention, spatial_attention, cbam_block,
+                                               bottleneck))
         self.map_size = size
 
         n_branches = 1 if self.cbams is None or combine == "sum" else 2
@@ -353,25 +365,28 @@ class LSTMResNetCBAM(TorchClassifier):
                  lstm_hidden: int | None = None, dropout: float = 0.2, attention: bool = True,
                  channel_attention: bool = True, spatial_attention: bool = True,
                  reduction: int = 16, min_hidden: int = 4, spatial_kernel: int = 7,
-                 stem_kernel: int = 3, combine: str = "concat", head_pool: str = "max",
-                 raw_input: bool = True, **kwargs: Any):
+                 cbam_block: str = "bottleneck", stem_kernel: int = 3, stem_stride: int = 2,
+                 combine: str = "concat", head_pool: str = "max", raw_input: bool = True,
+                 **kwargs: Any):
         super().__init__(random_state=random_state, channels=channels, pairs=pairs,
                          bottleneck=bottleneck, pool=pool, lstm=lstm, lstm_hidden=lstm_hidden,
                          dropout=dropout, attention=attention,
                          channel_attention=channel_attention,
                          spatial_attention=spatial_attention, reduction=reduction,
                          min_hidden=min_hidden, spatial_kernel=spatial_kernel,
-                         stem_kernel=stem_kernel, combine=combine, head_pool=head_pool,
+                         cbam_block=cbam_block, stem_kernel=stem_kernel,
+                         stem_stride=stem_stride, combine=combine, head_pool=head_pool,
                          raw_input=raw_input, **kwargs)
 
     def build_module(self, n_features: int, n_classes: int):
         p = self.module_params
         for name in ("channels", "pairs", "bottleneck", "pool", "reduction", "min_hidden",
-                     "spatial_kernel", "stem_kernel"):
+                     "spatial_kernel", "stem_kernel", "stem_stride"):
             _check_positive_int(name, p[name])
         if p["lstm_hidden"] is not None:
             _check_positive_int("lstm_hidden", p["lstm_hidden"])
         _check_choice("combine", p["combine"], COMBINE_MODES)
+        _check_choice("cbam_block", p["cbam_block"], CBAM_BLOCKS)
         _check_choice("head_pool", p["head_pool"], HEAD_POOLS)
         if not 0.0 <= p["dropout"] < 1.0:
             raise ConfigError(f"lstm-resnet-cbam: dropout must be in [0, 1), got {p['dropout']!r}")

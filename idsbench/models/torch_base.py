@@ -151,15 +151,16 @@ class TorchClassifier(BaseModel):
         from torch import nn
 
         dev = self.device_
-        Xt = torch.from_numpy(X).to(dev)
-        yt = torch.from_numpy(y).to(dev)
+        # torch.tensor copies: cached arrays are read-only memory maps
+        Xt = torch.tensor(X, device=dev)
+        yt = torch.tensor(y, device=dev)
         wt = None
         if sample_weight is not None:
             wt = torch.as_tensor(np.asarray(sample_weight, dtype=np.float32), device=dev)
         has_val = X_val is not None and y_val is not None and len(y_val) > 0
         if has_val:
-            Xv = torch.from_numpy(np.ascontiguousarray(X_val, dtype=np.float32)).to(dev)
-            yv = torch.from_numpy(np.asarray(y_val, dtype=np.int64)).to(dev)
+            Xv = torch.tensor(np.asarray(X_val, dtype=np.float32), device=dev)
+            yv = torch.tensor(np.asarray(y_val, dtype=np.int64), device=dev)
 
         loss_fn = nn.CrossEntropyLoss(weight=self._loss_weights(y), reduction="none")
         opt = torch.optim.Adam(self.module_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
@@ -231,7 +232,7 @@ class TorchClassifier(BaseModel):
 
         if not hasattr(self, "module_"):
             raise ModelError(f"{type(self).__name__}.predict_proba called before fit")
-        Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(self.device_)
+        Xt = torch.tensor(np.asarray(X, dtype=np.float32), device=self.device_)
         return torch.softmax(self._logits(Xt), dim=1).cpu().numpy().astype(np.float64)
 
 
