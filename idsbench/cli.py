@@ -336,6 +336,24 @@ def datasets_verify(name, data_dir) -> None:
         sys.exit(1)
 
 
+def _register_command_modules() -> None:
+    import importlib
+
+    from idsbench.commands import COMMAND_MODULES
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"idsbench.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"idsbench.commands.{name}":
+                continue  # not written yet
+            raise
+        module.register(cli, {"datasets": datasets, "models": models})
+
+
+_register_command_modules()
+
+
 def main() -> None:
     cli(prog_name="idsbench")
 
