@@ -143,9 +143,21 @@ def _missing_file_error(manifest: Manifest, spec: FileSpec, root: Path, origin: 
            f"{spec.sha256}) was not found in {root} (from {origin}; also looked in "
            f"{root / manifest.subdir}). Looked for {names} (.csv or .csv.gz). Found: {have or 'nothing'}. "
            f"It is published at: {where}.")
-    if "random" in manifest.splits and found:
+    if split != "random" and "random" in manifest.splits and found:
         msg += " '--split random' works on the partitions present."
+    if any(f.status == "unrecognised" for f, _, _ in found):
+        msg += (" A file with the right name but other content is ignored unless "
+                "--allow-checksum-mismatch is given.")
     return DataError(msg)
+
+
+def _role_by_name(manifest: Manifest, path: Path) -> str | None:
+    """The role whose official name is this file's name (one-file datasets: that file)."""
+    base = path.name.lower().removesuffix(".gz")
+    roles = [r for r, s in manifest.files.items() if s.official_name.lower() == base]
+    if not roles and len(manifest.files) == 1:
+        roles = list(manifest.files)
+    return roles[0] if len(roles) == 1 else None
 
 
 def load_frames(cfg: DataConfig) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
@@ -155,10 +167,17 @@ def load_frames(cfg: DataConfig) -> tuple[dict[str, pd.DataFrame], dict[str, Any
     by_role: dict[str, tuple] = {}
     for f, df, rep in found:
         if f.status == "unrecognised":
-            log.warning("%s: content matches no %s file (rows %d, SHA-256 %s); ignored",
-                        f.path, manifest.name, f.rows, f.sha256)
-            continue
-        if f.status != "verified":
+            role = _role_by_name(manifest, f.path)
+            if not (cfg.allow_checksum_mismatch and role):
+                log.warning("%s: content matches no %s file (rows %d, SHA-256 %s); ignored "
+                            "(--allow-checksum-mismatch uses it by its name)",
+                            f.path, manifest.name, f.rows, f.sha256)
+                continue
+            log.warning("%s: content matches no published %s file (rows %d, SHA-256 %s); used as "
+                        "the %s partition by its name because --allow-checksum-mismatch was given",
+                        f.path, manifest.name, f.rows, f.sha256, role)
+            f.role, f.status = role, "checksum differs, used by name"
+        if f.status == "counts match, checksum differs":
             spec = manifest.files[f.role]
             dio.verify_checksum(f.path, f.sha256, spec, cfg.allow_checksum_mismatch)
         if f.role in by_role:
@@ -231,23 +250,30 @@ def _encode_labels(df: pd.DataFrame, cfg: DataConfig, manifest: Manifest) -> tup
     return np.array([lookup[n] for n in names], dtype=np.int64), classes
 
 
+def split_frames(cfg: DataConfig, manifest: Manifest,
+                 frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training pool and the test rows of ``cfg.split``, as cleaned tables.
+
+    The pool is every non-test row, before de-duplication, subsampling and the validation
+    split; :func:`prepare` and the data audit both start from it, so they see the same rows.
+    """
+    if cfg.split != "random":
+        roles = manifest.splits[cfg.split]
+        return frames[roles["train"]], frames[roles["test"]]
+    table = pd.concat(list(frames.values()), ignore_index=True)
+    strat = table[manifest.targets["multiclass"]].to_numpy()  # same rows for both tasks
+    pool_idx, test_idx = stratified_split(strat, cfg.test_size, cfg.split_seed, "test")
+    return table.iloc[pool_idx], table.iloc[test_idx]
+
+
 def _prepare_arrays(cfg: DataConfig, manifest: Manifest, frames: dict[str, pd.DataFrame],
                     file_info: dict) -> PreparedData:
     identity = cfg.identity_columns == "keep"
     features = manifest.feature_columns(identity=identity)
 
     # 1. test rows: the official partition, or a stratified random split of all rows
-    if cfg.split == "random":
-        table = pd.concat(list(frames.values()), ignore_index=True)
-        y_all, classes = _encode_labels(table, cfg, manifest)
-        strat = table[manifest.targets["multiclass"]].to_numpy()  # same rows for both tasks
-        pool_idx, test_idx = stratified_split(strat, cfg.test_size, cfg.split_seed, "test")
-        pool_df, test_df = table.iloc[pool_idx], table.iloc[test_idx]
-    else:
-        roles = manifest.splits[cfg.split]
-        pool_df, test_df = frames[roles["train"]], frames[roles["test"]]
-        table = pd.concat([pool_df, test_df], ignore_index=True)
-        _, classes = _encode_labels(table, cfg, manifest)
+    pool_df, test_df = split_frames(cfg, manifest, frames)
+    _, classes = _encode_labels(pd.concat([pool_df, test_df], ignore_index=True), cfg, manifest)
     lookup = {c: i for i, c in enumerate(classes)}
 
     def codes(df):
