@@ -58,10 +58,15 @@ def parse_seeds(value: str) -> list[int]:
         if ".." in part:
             lo, _, hi = part.partition("..")
             try:
-                seeds.extend(range(int(lo), int(hi) + 1))
-                continue
+                lo_i, hi_i = int(lo), int(hi)
             except ValueError:
-                pass
+                lo_i = hi_i = None
+            if lo_i is not None:
+                if hi_i < lo_i:
+                    raise ConfigError(f"--seeds {value!r}: the range {part!r} is empty; write "
+                                      f"the smaller seed first, e.g. {hi_i}..{lo_i}")
+                seeds.extend(range(lo_i, hi_i + 1))
+                continue
         try:
             seeds.append(int(part))
         except ValueError:
@@ -69,7 +74,10 @@ def parse_seeds(value: str) -> list[int]:
                               "list such as 0,1,2 or a range such as 0..4") from None
     if not seeds:
         raise ConfigError("--seeds is empty; expected e.g. 0 or 0,1,2")
-    return seeds
+    negative = [s for s in seeds if s < 0]
+    if negative:
+        raise ConfigError(f"--seeds {value!r}: seeds must be non-negative integers, got {negative[0]}")
+    return list(dict.fromkeys(seeds))  # a repeated seed would only repeat a job
 
 
 def _parse_value(text: str):
@@ -128,10 +136,13 @@ def parse_rebalance(method: str, items: tuple[str, ...]) -> dict:
 @click.option("--split", default=None, help="official or random (default: the dataset's own).")
 @click.option("--seeds", default="0", show_default=True, help="Comma list of seeds (or 0..4).")
 @click.option("--profile", default="default", show_default=True, help="default, paper or quick.")
-@click.option("--epochs", type=int, default=None, help="Override the profile's epochs.")
-@click.option("--batch-size", type=int, default=None, help="Override the profile's batch size.")
-@click.option("--lr", type=float, default=None, help="Override the profile's learning rate.")
-@click.option("--max-train-rows", type=int, default=None,
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Override the profile's epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Override the profile's batch size.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Override the profile's learning rate.")
+@click.option("--max-train-rows", type=click.IntRange(min=1), default=None,
               help="Stratified subsample of the training rows (quick runs).")
 @click.option("--device", default=None, help="auto, cpu or cuda.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
@@ -150,7 +161,9 @@ def parse_rebalance(method: str, items: tuple[str, ...]) -> dict:
 @click.option("--dedup", type=click.Choice(["none", "train"]), default="none", show_default=True,
               help="Drop duplicate feature vectors from the training rows.")
 @click.option("--bad-values", type=click.Choice(["impute", "drop"]), default="impute",
-              show_default=True, help="Text in a numeric column: set missing and impute, or drop the row.")
+              show_default=True,
+              help="Text, a blank, NaN or infinity in a numeric column: set it missing and "
+                   "impute the training median, or drop the row.")
 @click.option("--split-seed", type=int, default=0, show_default=True,
               help="Seed of the train/validation/test split (fixed across model seeds).")
 @click.option("--allow-checksum-mismatch", is_flag=True,

@@ -322,7 +322,14 @@ def _execute(jobs: list[JobSpec], run_dir: RunDir | None, executor: str,
             write_leaderboard(run_dir.path)
         results.append(record)
 
-    get_executor(executor, **(executor_options or {})).run(jobs, data, on_result, progress)
+    try:
+        get_executor(executor, **(executor_options or {})).run(jobs, data, on_result, progress)
+    except KeyboardInterrupt:
+        if run_dir is not None:  # every finished record is on disk; say how to finish the run
+            log.warning("interrupted after %d of %d job(s); the finished records are kept. "
+                        "Run the rest with: idsbench run --resume %s", len(results), len(jobs),
+                        run_dir.path)
+        raise
     frame = pd.DataFrame(results)
     frame.attrs["run_dir"] = str(run_dir.path) if run_dir else None
     return frame

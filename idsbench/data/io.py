@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 ENV_DATA_DIR = "IDSBENCH_DATA_DIR"
 ENV_CACHE_DIR = "IDSBENCH_CACHE_DIR"
 #: bump when the cleaning rules change, so cached tables are rebuilt
-CLEAN_VERSION = 3
+CLEAN_VERSION = 4
 BAD_VALUE_POLICIES = ("impute", "drop")
 
 _TRUE = {"t", "true", "1", "yes", "y"}
@@ -99,7 +99,25 @@ def read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
     if not data.strip():
         raise DataError(f"{path}: the file is empty (expected a CSV with a header row)")
+    _refuse_non_csv(path, data)
     return data
+
+
+#: leading bytes of things that are often saved under a CSV name by mistake
+_NOT_CSV = (
+    (b"PK\x03\x04", "a zip archive; unzip it and point idsbench at the CSV inside"),
+    (b"version https://git-lfs", "a Git LFS pointer, not the data; run 'git lfs pull' or "
+                                  "download the file itself"),
+    (b"<!doctype html", "an HTML page (a failed or redirected download?); download it again"),
+    (b"<html", "an HTML page (a failed or redirected download?); download it again"),
+)
+
+
+def _refuse_non_csv(path: Path, data: bytes) -> None:
+    head = data[:64].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    for magic, what in _NOT_CSV:
+        if head.startswith(magic.lower()):
+            raise DataError(f"{path}: expected a CSV file, found {what}")
 
 
 def _stat_key(path: Path) -> str:
@@ -160,6 +178,7 @@ class QualityReport:
     nonfinite: dict[str, int] = field(default_factory=dict)
     placeholders: dict[str, int] = field(default_factory=dict)
     class_renames: dict[str, str] = field(default_factory=dict)
+    rows_with_bad_values: int = 0  # rows with any bad or non-finite numeric cell
     rows_dropped: int = 0
 
     def to_dict(self) -> dict:
@@ -178,12 +197,19 @@ _UNNAMED = re.compile(r"^(unnamed: ?\d+|index|)$", re.IGNORECASE)
 
 
 def parse_csv(path: Path, data: bytes) -> pd.DataFrame:
-    """Parse CSV bytes; header variants (BOM, spaces, CRLF) are handled here."""
+    """Parse CSV bytes; header variants (BOM, spaces, CRLF) are handled here.
+
+    No text is turned into a missing value while parsing (``keep_default_na=False``): a blank
+    cell, ``NaN``, ``NA`` or ``None`` stay as written, so cleaning can tell a blank count
+    (a bad value) from a literal ``NaN`` (a non-finite value) and report each for what it is.
+    """
     try:
-        df = pd.read_csv(io.BytesIO(data), engine="pyarrow", encoding="utf-8")
+        df = pd.read_csv(io.BytesIO(data), engine="pyarrow", encoding="utf-8",
+                         keep_default_na=False)
     except Exception:  # noqa: BLE001 - pyarrow is strict; the C engine gives the readable error
         try:
-            df = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", low_memory=False)
+            df = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", low_memory=False,
+                             keep_default_na=False)
         except UnicodeDecodeError as exc:
             raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
                             "is this really a CSV file?") from exc
@@ -212,74 +238,143 @@ def normalise_header(df: pd.DataFrame, report: QualityReport) -> pd.DataFrame:
     return df
 
 
+#: at most this many missing columns are listed by name in an error
+_MAX_LISTED = 12
+
+
 def check_columns(df: pd.DataFrame, manifest: Manifest, path: Path) -> None:
-    """Every required column must be present; the error lists the closest names present."""
-    present = list(df.columns)
-    missing = [c for c in manifest.required_columns() if c not in present]
+    """Every required column must be present; the error lists the closest names present.
+
+    When the columns are those of another known dataset the error says which one: a ToN_IoT
+    file saved under a UNSW-NB15 name is an easy mix-up.
+    """
+    present = [str(c) for c in df.columns]
+    required = manifest.required_columns()
+    missing = [c for c in required if c not in present]
     if not missing:
         return
-    extra = [c for c in present if c not in manifest.required_columns()
+
+    other = _other_dataset(present, manifest)
+    if other is not None:
+        raise DataError(
+            f"{path}: expected a {manifest.title} file, found the columns of {other.title} "
+            f"(dataset {other.name!r}): {len(missing)} of the {len(required)} columns "
+            f"{manifest.name!r} needs are missing. Put the right file under this name, or "
+            f"use --dataset {other.name} for this one")
+
+    extra = [c for c in present if c not in required
              and c not in manifest.never_features and c not in manifest.text]
     hints = []
-    for col in missing:
+    for col in missing[:_MAX_LISTED]:
         guess = closest(col, extra or present, n=1)
         hints.append(f"{col!r}" + (f" (closest present: {guess[0]!r})" if guess else ""))
+    more = f" and {len(missing) - _MAX_LISTED} more" if len(missing) > _MAX_LISTED else ""
+    shown = ", ".join(present[:_MAX_LISTED]) + (", ..." if len(present) > _MAX_LISTED else "")
     raise DataError(
         f"{path}: {len(missing)} required column(s) of dataset {manifest.name!r} missing: "
-        f"{', '.join(hints)}. The file has {len(present)} columns; is it the right file "
-        f"for {manifest.title}?"
-    )
+        f"{', '.join(hints)}{more}. The file has {len(present)} columns ({shown}); is it the "
+        f"right file for {manifest.title}?")
 
 
-def _line_numbers(mask: np.ndarray, limit: int = 5) -> list[int]:
+def _other_dataset(present: list[str], manifest: Manifest) -> Manifest | None:
+    """Another known dataset whose required columns are (nearly) all present, or None."""
+    from idsbench.data.manifest import get_manifest, list_datasets
+
+    have = set(present)
+    for name in list_datasets():
+        other = get_manifest(name)
+        if other.name == manifest.name:
+            continue
+        need = set(other.required_columns())
+        if need and len(need & have) >= 0.9 * len(need):
+            return other
+    return None
+
+
+def row_lines(data: bytes) -> np.ndarray | None:
+    """Line number of each data row when blank lines shift them, else None (row i: line i + 2).
+
+    The parsers skip blank lines, so without this a reported line would be off by the number
+    of blank lines above it.  (A quoted field spanning lines would still shift the count.)
+    """
+    body = data.rstrip(b"\r\n\t ")
+    if b"\n\n" not in body and b"\n\r\n" not in body:
+        return None
+    lines = [i + 1 for i, line in enumerate(body.split(b"\n")) if line.strip()]
+    return np.asarray(lines[1:], dtype=np.int64)  # lines[0] is the header
+
+
+def _line_numbers(mask: np.ndarray, limit: int = 5, lines: np.ndarray | None = None) -> list[int]:
     # CSV line number: 1 is the header, so data row i (0-based) is on line i + 2
-    return [int(i) + 2 for i in np.flatnonzero(mask)[:limit]]
+    rows = np.flatnonzero(mask)[:limit]
+    if lines is not None and len(lines) >= len(mask):
+        return [int(lines[i]) for i in rows]
+    return [int(i) + 2 for i in rows]
 
 
-def _clean_numeric(df: pd.DataFrame, col: str, placeholder: str, report: QualityReport) -> np.ndarray:
-    """Make ``col`` float64; returns the mask of bad cells (text or blank where a number belongs).
+#: how NaN may be spelled in a numeric column (infinity is recognised by the number parser)
+_NAN_TOKENS = ("nan", "-nan", "+nan")
 
-    The placeholder (``-``) means "absent" and becomes missing without counting as bad.
+
+def _clean_numeric(df: pd.DataFrame, col: str, placeholder: str, report: QualityReport,
+                   lines: np.ndarray | None = None) -> np.ndarray:
+    """Make ``col`` float64 with unusable cells set missing; returns the mask of those rows.
+
+    Unusable: text or a blank where a number belongs (counted in ``report.bad_values`` with
+    line numbers and examples) and ``NaN`` or infinity (counted in ``report.nonfinite``).
+    The placeholder (``-``) means "absent": it becomes missing without counting as bad.
     """
     s = df[col]
     if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        # the parser keeps blanks as text, so a number column holds only numbers and NaN tokens
         values = s.to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = np.isnan(values)  # the parser saw an empty cell
+        bad = np.zeros(len(s), dtype=bool)
         is_placeholder = np.zeros(len(s), dtype=bool)
     else:
         text = s.astype("string").str.strip()
         is_placeholder = (text == placeholder).fillna(False).to_numpy()
         values = pd.to_numeric(text.mask(text == placeholder), errors="coerce").to_numpy(
             dtype=np.float64, na_value=np.nan)
-        bad = np.isnan(values) & ~is_placeholder
+        nan_token = text.str.lower().isin(_NAN_TOKENS).fillna(False).to_numpy()
+        bad = np.isnan(values) & ~is_placeholder & ~nan_token
+    nonfinite = ~np.isfinite(values) & ~bad & ~is_placeholder
+
     if is_placeholder.any():
         report.placeholders[col] = int(is_placeholder.sum())
     if bad.any():
         examples = ["(blank)" if pd.isna(v) or not str(v).strip() else str(v)
                     for v in s[bad].head(3).tolist()]
-        report.bad_values[col] = {"count": int(bad.sum()), "lines": _line_numbers(bad),
+        report.bad_values[col] = {"count": int(bad.sum()), "lines": _line_numbers(bad, lines=lines),
                                   "examples": examples, "expected": "a number"}
-    inf = np.isinf(values)
-    if inf.any():
-        report.nonfinite[col] = int(inf.sum())
-        values = np.where(inf, np.nan, values)
-    df[col] = values
-    return bad
+        log.warning("%s: column %r has %d value(s) that are not numbers, first on lines %s "
+                    "(e.g. %s)", report.file, col, int(bad.sum()),
+                    report.bad_values[col]["lines"], examples)
+    if nonfinite.any():
+        report.nonfinite[col] = int(nonfinite.sum())
+        log.warning("%s: column %r has %d NaN or infinite value(s), first on lines %s",
+                    report.file, col, int(nonfinite.sum()), _line_numbers(nonfinite, lines=lines))
+    df[col] = np.where(np.isfinite(values), values, np.nan)
+    return bad | nonfinite
 
 
-def _clean_boolean(df: pd.DataFrame, col: str, placeholder: str, report: QualityReport) -> np.ndarray:
+def _clean_boolean(df: pd.DataFrame, col: str, placeholder: str, report: QualityReport,
+                   lines: np.ndarray | None = None) -> np.ndarray:
     text = df[col].astype("string").str.strip().str.lower()
     out = np.full(len(text), np.nan)
     out[text.isin(_TRUE).fillna(False).to_numpy()] = 1.0
     out[text.isin(_FALSE).fillna(False).to_numpy()] = 0.0
-    is_placeholder = ((text == placeholder) | text.isna()).fillna(True).to_numpy()
+    # a blank flag means "not recorded", like the placeholder
+    is_placeholder = ((text == placeholder) | (text == "")).fillna(True).to_numpy()
     bad = np.isnan(out) & ~is_placeholder
     if is_placeholder.any():
         report.placeholders[col] = int(is_placeholder.sum())
     if bad.any():
-        report.bad_values[col] = {"count": int(bad.sum()), "lines": _line_numbers(bad),
+        report.bad_values[col] = {"count": int(bad.sum()), "lines": _line_numbers(bad, lines=lines),
                                   "examples": [str(v) for v in df[col][bad].head(3).tolist()],
                                   "expected": "T/F (or the placeholder '-')"}
+        log.warning("%s: column %r has %d value(s) that are not T/F, first on lines %s (e.g. %s)",
+                    report.file, col, int(bad.sum()), report.bad_values[col]["lines"],
+                    report.bad_values[col]["examples"])
     df[col] = out
     return bad
 
@@ -290,35 +385,54 @@ def _clean_categorical(df: pd.DataFrame, col: str, placeholder: str) -> None:
 
 
 def normalise_classes(values: pd.Series, canonical: list[str], aliases: dict[str, str],
-                      path: Path, col: str, report: QualityReport) -> pd.Series:
-    """Map class names that differ only by spaces, case or a known alias to the canonical list."""
+                      path: Path, col: str, report: QualityReport,
+                      lines: np.ndarray | None = None) -> pd.Series:
+    """Map class names that differ only by spaces, case or a known alias to the canonical list.
+
+    A name that is none of these is an error naming it, its row count, its first line and the
+    closest canonical name; so is a blank class.
+    """
     lookup = {c.lower(): c for c in canonical}
     lookup.update({k.lower(): v for k, v in aliases.items()})
-    raw = values.astype("string").str.strip()
-    uniques = raw.dropna().unique()
+    raw = values.astype("string")
+    blank = (raw.isna() | (raw.str.strip() == "")).fillna(True).to_numpy()
     mapping, unknown = {}, []
-    for u in uniques:
-        key = re.sub(r"\s+", " ", str(u)).lower()
+    for u in raw[~blank].unique():
+        key = re.sub(r"\s+", " ", str(u).strip()).lower()
         if key in lookup:
             mapping[u] = lookup[key]
             if lookup[key] != u:
                 report.class_renames[str(u)] = lookup[key]
         else:
             unknown.append(str(u))
-    if unknown or raw.isna().any():
-        counts = raw.value_counts()
-        desc = ", ".join(f"{u!r} ({int(counts.get(u, 0))} rows)" for u in unknown)
-        if raw.isna().any():
-            desc += (", " if desc else "") + f"blank ({int(raw.isna().sum())} rows, first on line "\
-                f"{_line_numbers(raw.isna().to_numpy(), 1)[0]})"
-        raise DataError(f"{path}: column {col!r} has class name(s) not in the dataset's list: "
-                        f"{desc}. Expected one of: {', '.join(canonical)}")
-    return raw.map(mapping).astype(str)
+    if not unknown and not blank.any():
+        return raw.map(mapping).astype(str)
+
+    counts = raw[~blank].value_counts()
+    parts = []
+    for u in unknown:
+        first = _line_numbers((raw == u).fillna(False).to_numpy(), 1, lines)[0]
+        guess = closest(u, canonical, n=1)
+        n = int(counts.get(u, 0))
+        parts.append(f"{u!r} ({n} row{'s' * (n != 1)}, first on line {first}"
+                     + (f"; did you mean {guess[0]!r}?" if guess else "") + ")")
+    if blank.any():
+        parts.append(f"a blank class ({int(blank.sum())} row(s), first on line "
+                     f"{_line_numbers(blank, 1, lines)[0]})")
+    raise DataError(f"{path}: column {col!r} has class name(s) not in the dataset's list: "
+                    f"{'; '.join(parts)}. Expected one of: {', '.join(canonical)} (differences "
+                    "of case or surrounding spaces, and known aliases, are corrected)")
 
 
 def clean_table(df: pd.DataFrame, manifest: Manifest, path: Path, policy: str,
-                report: QualityReport) -> pd.DataFrame:
-    """Type every column per the manifest; count every change in ``report``."""
+                report: QualityReport, lines: np.ndarray | None = None) -> pd.DataFrame:
+    """Type every column per the manifest; count every change in ``report``.
+
+    ``policy`` decides what happens to a row with a bad or non-finite numeric value:
+    ``"impute"`` sets the value missing (the preprocessor imputes the training median),
+    ``"drop"`` drops the row.  ``lines`` maps data rows to CSV line numbers (see
+    :func:`row_lines`) for the messages.
+    """
     if policy not in BAD_VALUE_POLICIES:
         raise ConfigError(f"--bad-values {policy!r}: expected one of {', '.join(BAD_VALUE_POLICIES)}")
     df = normalise_header(df, report)
@@ -331,33 +445,50 @@ def clean_table(df: pd.DataFrame, manifest: Manifest, path: Path, policy: str,
     bad_rows = np.zeros(len(df), dtype=bool)
     for col in list(manifest.numeric) + [c for c in manifest.identity
                                          if c not in manifest.identity_categorical]:
-        bad_rows |= _clean_numeric(df, col, ph, report)
+        bad_rows |= _clean_numeric(df, col, ph, report, lines)
     for col in manifest.boolean:
-        bad_rows |= _clean_boolean(df, col, ph, report)
+        bad_rows |= _clean_boolean(df, col, ph, report, lines)
     for col in list(manifest.categorical) + list(manifest.identity_categorical) + \
             [c for c in manifest.text if c in df.columns]:
         _clean_categorical(df, col, ph)
 
     # targets: binary 0/1, multiclass names normalised to the canonical list
     bin_col, multi_col = manifest.targets["binary"], manifest.targets["multiclass"]
-    label = pd.to_numeric(df[bin_col], errors="coerce")
+    label = pd.to_numeric(df[bin_col].astype("string").str.strip(), errors="coerce")
     bad = ~label.isin([0, 1]).to_numpy()
     if bad.any():
         raise DataError(f"{path}: column {bin_col!r} must hold 0 (normal) or 1 (attack); "
-                        f"{int(bad.sum())} row(s) differ, first on line(s) {_line_numbers(bad)}: "
-                        f"{df[bin_col][bad].head(3).tolist()}")
+                        f"{int(bad.sum())} row(s) differ, first on line(s) "
+                        f"{_line_numbers(bad, lines=lines)}: {df[bin_col][bad].head(3).tolist()}")
     df[bin_col] = label.astype(np.int64)
     df[multi_col] = normalise_classes(df[multi_col], manifest.classes["multiclass"],
-                                      manifest.class_aliases, path, multi_col, report)
+                                      manifest.class_aliases, path, multi_col, report, lines)
 
+    # the two targets must agree, or the binary and multiclass results describe other rows
+    attack = (df[multi_col] != manifest.normal_class).to_numpy()
+    clash = attack != (df[bin_col].to_numpy() == 1)
+    if clash.any():
+        first = np.flatnonzero(clash)[0]
+        raise DataError(
+            f"{path}: columns {bin_col!r} and {multi_col!r} disagree on {int(clash.sum())} row(s), "
+            f"first on line(s) {_line_numbers(clash, lines=lines)}: expected {bin_col}=0 exactly "
+            f"when {multi_col} is {manifest.normal_class!r}, found {bin_col}="
+            f"{int(df[bin_col].iloc[first])} with {multi_col}={df[multi_col].iloc[first]!r}")
+
+    report.rows_with_bad_values = int(bad_rows.sum())
+    if bad_rows.any():
+        what = ("dropped" if policy == "drop"
+                else "kept, with those values set missing and imputed by the training median")
+        log.warning("%s: %d row(s) have bad or non-finite numeric values; --bad-values %s: %s",
+                    path, int(bad_rows.sum()), policy, what)
     if policy == "drop" and bad_rows.any():
         report.rows_dropped = int(bad_rows.sum())
         df = df.loc[~bad_rows].reset_index(drop=True)
+        if len(df) == 0:
+            raise DataError(f"{path}: every row has a bad or non-finite numeric value, so "
+                            "--bad-values drop leaves nothing; use --bad-values impute or fix "
+                            "the file (see the warnings above for columns and lines)")
     report.rows_kept = len(df)
-    for col, info in report.bad_values.items():
-        log.warning("%s: column %r has %d value(s) that are not numbers (first on lines %s, e.g. "
-                    "%s); policy %r", path, col, info["count"], info["lines"], info["examples"],
-                    policy)
     return df
 
 
@@ -404,7 +535,7 @@ def load_table(path: Path, manifest: Manifest, policy: str = "impute",
     report.rows_read = len(df)
     if len(df) == 0:
         raise DataError(f"{path}: the file has a header but no data rows")
-    df = clean_table(df, manifest, path, policy, report)
+    df = clean_table(df, manifest, path, policy, report, lines=row_lines(data))
     if use_cache:
         try:
             parquet.parent.mkdir(parents=True, exist_ok=True)

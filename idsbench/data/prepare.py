@@ -137,9 +137,14 @@ def _missing_file_error(manifest: Manifest, spec: FileSpec, root: Path, origin: 
                         split: str, found: list) -> DataError:
     names = " or ".join(sorted({spec.official_name, *spec.names}))
     where = "; ".join(spec.published_at) or manifest.homepage
-    have = ", ".join(f"{f.path.name} ({f.role or 'unrecognised'}, {f.rows} rows)" for f, _, _ in found)
+    have = ", ".join(f"{f.path.name} ({f.role or 'unrecognised'}, {f.rows} rows"
+                     + (f", SHA-256 {f.sha256}" if f.role is None else "") + ")"
+                     for f, _, _ in found)
+    size = f"{spec.bytes:,} bytes, " if spec.bytes else ""
+    if not root.is_dir():
+        origin += ", a folder that does not exist"
     msg = (f"dataset {manifest.name!r}, split {split!r}: the {spec.role} partition "
-           f"({spec.official_name}, {spec.rows:,} rows, {spec.bytes:,} bytes, SHA-256 "
+           f"({spec.official_name}, {spec.rows:,} rows, {size}SHA-256 "
            f"{spec.sha256}) was not found in {root} (from {origin}; also looked in "
            f"{root / manifest.subdir}). Looked for {names} (.csv or .csv.gz). Found: {have or 'nothing'}. "
            f"It is published at: {where}.")
@@ -292,40 +297,48 @@ def _prepare_arrays(cfg: DataConfig, manifest: Manifest, frames: dict[str, pd.Da
     # 3. optional stratified subsample of the training rows, then the validation split
     strat_pool = pool_df[manifest.targets["multiclass"]].to_numpy()
     if cfg.max_train_rows is not None:
+        # binary runs keep every attack category too, so both tasks see the same rows
         pick = stratified_subsample(codes(pool_df) if cfg.task == "multiclass" else strat_pool,
-                                    cfg.max_train_rows, cfg.split_seed)
+                                    cfg.max_train_rows, cfg.split_seed,
+                                    class_names=classes if cfg.task == "multiclass" else None)
         pool_df, strat_pool = pool_df.iloc[pick], strat_pool[pick]
         info["max_train_rows"] = cfg.max_train_rows
     train_pos, val_pos = stratified_split(strat_pool, cfg.val_fraction, cfg.split_seed + 1,
-                                          "validation")
+                                          "validation", held_may_miss_classes=True)
     train_df, val_df = pool_df.iloc[train_pos], pool_df.iloc[val_pos]
 
-    # 4. classes seen in test rows must have been seen in training rows
+    # 4. every class has training rows: models get codes 0..K-1 and must be able to learn each
     y_train, y_val, y_test = codes(train_df), codes(val_df), codes(test_df)
-    missing = sorted(set(np.unique(y_test)) - set(np.unique(y_train)))
+    missing = sorted(set(range(len(classes))) - set(np.unique(y_train).tolist()))
     if missing:
-        counts = {classes[c]: int((y_test == c).sum()) for c in missing}
-        raise DataError(f"class(es) {counts} (test rows per class) appear in the test data but not "
-                        "in the training data; a model cannot learn them. Use a larger "
-                        "--max-train-rows, or remove those rows")
+        raise _class_without_training_rows(cfg, classes, missing, y_test, file_info)
 
     # 5. encoders and scalers see training rows only
     pre = build_preprocessor(manifest, identity=identity)
-    pre.fit(train_df[features])
-    X_train, nf_train = transform_checked(pre, train_df[features])
-    X_val, nf_val = transform_checked(pre, val_df[features])
-    X_test, nf_test = transform_checked(pre, test_df[features])
+    try:
+        pre.fit(train_df[features])
+        X_train, nf_train = transform_checked(pre, train_df[features])
+        X_val, nf_val = transform_checked(pre, val_df[features])
+        X_test, nf_test = transform_checked(pre, test_df[features])
+    except ValueError as exc:  # scikit-learn refuses infinity inside the pipeline
+        raise DataError(f"dataset {cfg.dataset!r}: the feature transforms failed ({exc}). The "
+                        "cleaned tables hold only finite numbers, so this is a bug in idsbench's "
+                        "preprocessing; please report it with this message") from exc
     names = [str(n) for n in pre.get_feature_names_out()]
 
     # 6. which test rows have an exact twin (same raw features) among the training rows
     train_hashes = _row_hashes(pd.concat([train_df, val_df]), features)
     twin = np.isin(_row_hashes(test_df, features), train_hashes)
 
+    nonfinite = nf_train + nf_val + nf_test
+    if nonfinite:
+        log.warning("the feature transforms produced %d NaN or infinite value(s); set to 0 "
+                    "(counted in the record as nonfinite_after_transform)", nonfinite)
     info.update(
         n_train=len(y_train), n_val=len(y_val), n_test=len(y_test), n_features=X_train.shape[1],
         feature_columns=features, classes=classes,
         train_class_counts=_count(y_train, classes), test_class_counts=_count(y_test, classes),
-        nonfinite_after_transform=nf_train + nf_val + nf_test,
+        nonfinite_after_transform=nonfinite,
         test_rows_with_train_twin=int(twin.sum()),
     )
     # positions of each categorical column's one-hot block (rebalancing keeps them valid)
@@ -334,6 +347,25 @@ def _prepare_arrays(cfg: DataConfig, manifest: Manifest, frames: dict[str, pd.Da
               for col in cat_columns}
     return PreparedData(X_train, y_train, X_val, y_val, X_test, y_test, classes, names, twin,
                         groups, info)
+
+
+def _class_without_training_rows(cfg: DataConfig, classes: list[str], missing: list[int],
+                                  y_test: np.ndarray, file_info: dict) -> DataError:
+    """The error for classes that have no training rows (so no model could learn them)."""
+    desc = ", ".join(f"{classes[c]!r} ({int((y_test == c).sum())} test rows)" for c in missing)
+    train_files = [f["path"] for f in file_info.get("files", []) if f.get("role") != "test"]
+    if cfg.split == "random":
+        source = "after the split"
+    else:
+        source = f"in {', '.join(train_files) or 'the training partition'}"
+    hint = (f"raise --max-train-rows (now {cfg.max_train_rows}), "
+            if cfg.max_train_rows is not None else "")
+    return DataError(
+        f"dataset {cfg.dataset!r}, task {cfg.task!r}, split {cfg.split!r}: class(es) {desc} "
+        f"have no training rows {source}; a model cannot learn a class it never sees. Expected "
+        f"every class of the test rows among the training rows. To fix: {hint}add training "
+        "rows of those classes, remove them from the test file, or use '--split random' "
+        "(which puts every class on both sides)")
 
 
 def _count(y: np.ndarray, classes: list[str]) -> dict[str, int]:
