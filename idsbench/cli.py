@@ -232,20 +232,26 @@ def _summarise(frame) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the markdown here instead of printing it.")
 @click.option("--title", default="idsbench leaderboard", show_default=True)
-def leaderboard(paths, output, title) -> None:
-    """Render one leaderboard from run directories or records files."""
-    from idsbench.records import atomic_write_text, load_records
-    from idsbench.report.leaderboard import render_leaderboard
+@click.option("--plots/--no-plots", default=False, show_default=True,
+              help="Draw PNG figures into plots/ beside --output and link them.")
+@click.option("--baselines/--no-baselines", default=True, show_default=True,
+              help="Show published results beside the reproduced ones.")
+def leaderboard(paths, output, title, plots, baselines) -> None:
+    """Render one leaderboard from run directories or records files (merged)."""
+    from idsbench.records import load_records
+    from idsbench.report.leaderboard import render_leaderboard, run_plot_links, write_report
 
     records = load_records(paths)
     if not records:
         raise ConfigError(f"no records found in {', '.join(paths)}")
-    text = render_leaderboard(records, title=title)
+    if plots and not output:
+        raise ConfigError("--plots needs -o FILE: the figures are written to plots/ beside it")
     if output:
-        atomic_write_text(Path(output), text)
+        write_report(records, Path(output), title, plots=plots, baselines=baselines)
         click.echo(f"wrote {output}")
     else:
-        click.echo(text)
+        click.echo(render_leaderboard(records, title=title, baselines=baselines,
+                                      **run_plot_links(paths, records)))
 
 
 # ---------------------------------------------------------------------------------- models

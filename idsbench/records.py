@@ -170,27 +170,42 @@ def load_record_files(paths: Iterable[Path]) -> list[dict]:
 
 
 def load_records(paths: Iterable[str | Path]) -> list[dict]:
-    """Records from run directories, ``records.jsonl`` files or single record files."""
+    """Records from run directories, ``records.jsonl`` files or single record files.
+
+    Each record loaded from a run directory (or its ``records.jsonl`` or ``records/*.json``)
+    gets ``_run_dir``, the folder its predictions are in; it is never written back to disk.
+    """
     out: list[dict] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir() and (p / "records").is_dir():
-            out.extend(RunDir(p).records())
+            out.extend(_with_run_dir(RunDir(p).records(), p))
         elif p.is_dir():
             runs = sorted(d for d in p.iterdir() if (d / "records").is_dir())
             if not runs:
                 raise DataError(f"{p}: holds no run directories (folders with records/)")
             for d in runs:
-                out.extend(RunDir(d).records())
+                out.extend(_with_run_dir(RunDir(d).records(), d))
         elif p.suffix == ".jsonl" and p.is_file():
+            found = []
             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
                 if line.strip():
                     try:
-                        out.append(json.loads(line))
+                        found.append(json.loads(line))
                     except ValueError as exc:
                         raise DataError(f"{p}:{i}: not a JSON record ({exc})") from exc
+            out.extend(_with_run_dir(found, p.parent))
         elif p.is_file():
-            out.extend(load_record_files([p]))
+            out.extend(_with_run_dir(load_record_files([p]), p.parent.parent
+                                     if p.parent.name == "records" else p.parent))
         else:
             raise DataError(f"{p}: no such run directory or records file")
     return out
+
+
+def _with_run_dir(records: list[dict], folder: Path) -> list[dict]:
+    """Mark records with the run folder holding their ``predictions/`` (when there is one)."""
+    if (Path(folder) / "predictions").is_dir():
+        for r in records:
+            r["_run_dir"] = str(folder)
+    return records

@@ -330,6 +330,10 @@ def _execute(jobs: list[JobSpec], run_dir: RunDir | None, executor: str,
                         "Run the rest with: idsbench run --resume %s", len(results), len(jobs),
                         run_dir.path)
         raise
+    if run_dir is not None:  # figures once per run: they take seconds, a table takes none
+        from idsbench.report.leaderboard import write_leaderboard
+
+        write_leaderboard(run_dir.path, plots=True)
     frame = pd.DataFrame(results)
     frame.attrs["run_dir"] = str(run_dir.path) if run_dir else None
     return frame
