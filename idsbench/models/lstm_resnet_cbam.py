@@ -139,17 +139,19 @@ class ConvLSTMResidual(_nn().Module):
     """
 
     def __init__(self, channels: int, in_size: int, bottleneck: int = 4, pool: int = 2,
-                 lstm: bool = True, lstm_hidden: int | None = None, dropout: float = 0.2):
+                 min_size: int = 2, lstm: bool = True, lstm_hidden: int | None = None,
+                 dropout: float = 0.2):
         super().__init__()
         nn = _nn()
         mid = max(channels // bottleneck, 1)
         self.cnn = nn.Sequential(*_conv_bn_relu(channels, mid, 1), *_conv_bn_relu(mid, mid, 3),
                                  *_conv_bn_relu(mid, channels, 1))
 
-        # a map already at 1x1 (or a pool of 1) has nothing left to pool
-        if pool > 1 and in_size > 1:
-            self.pool = nn.MaxPool2d(pool, ceil_mode=True)
-            self.out_size = math.ceil(in_size / pool)
+        # below min_size the spatial attention that follows would have (almost) nothing to
+        # weigh; adaptive pooling hits the target size exactly whatever the window leaves over
+        if pool > 1 and in_size > min_size:
+            self.out_size = max(math.ceil(in_size / pool), min_size)
+            self.pool = nn.AdaptiveMaxPool2d(self.out_size)
         else:
             self.pool = nn.Identity()
             self.out_size = in_size
@@ -207,7 +209,7 @@ class LSTMResNetCBAMNet(_nn().Module):
     """The network behind :class:`LSTMResNetCBAM`; see that class for the parameters."""
 
     def __init__(self, n_features: int, n_classes: int, channels: int = 32, pairs: int = 3,
-                 bottleneck: int = 4, pool: int = 2, lstm: bool = True,
+                 bottleneck: int = 4, pool: int = 2, min_map_size: int = 2, lstm: bool = True,
                  lstm_hidden: int | None = None, dropout: float = 0.2, attention: bool = True,
                  channel_attention: bool = True, spatial_attention: bool = True,
                  reduction: int = 16, min_hidden: int = 4, spatial_kernel: int = 7,
@@ -226,12 +228,13 @@ class LSTMResNetCBAMNet(_nn().Module):
         self.stem = nn.Sequential(*_conv_bn_relu(1, channels, stem_kernel, stem_stride))
         size = (self.side + 2 * (stem_kernel // 2) - stem_kernel) // stem_stride + 1
 
-        # each pair halves the map (ceil) until it is 1x1; the LSTM sequences shrink with it
+        # each pair halves the map (ceil) down to min_map_size; the LSTM sequences shrink too
         use_cbam = attention and (channel_attention or spatial_attention)
         self.residuals = nn.ModuleList()
         self.cbams = nn.ModuleList() if use_cbam else None
         for _ in range(pairs):
-            res = ConvLSTMResidual(channels, size, bottleneck, pool, lstm, lstm_hidden, dropout)
+            res = ConvLSTMResidual(channels, size, bottleneck, pool, min_map_size, lstm,
+                                   lstm_hidden, dropout)
             size = res.out_size
             self.residuals.append(res)
             if use_cbam:
@@ -299,22 +302,30 @@ class LSTMResNetCBAM(TorchClassifier):
     Our choices, where the paper leaves a shape open (each is a parameter):
 
     * Input map: the F features are zero-padded to ``S * S`` with ``S = ceil(sqrt(F))`` and
-      read as a one-channel S x S map (F=196 gives 14 x 14), then a stem conv
-      (``stem_kernel``) + BN + ReLU lifts it to ``channels`` channels.  A flow record has no
-      spatial layout; a square map is the smallest one the paper's 3x3 convs can work on.
-    * Width ``channels=32``: the paper gives none; 32 keeps an epoch over UNSW-NB15 well under
-      a minute on two CPU cores.  The CBAM MLP hidden size is ``max(C // reduction,
-      min_hidden)``; with C=32 and ratio 16 that would be 2 units, so ``min_hidden=4``.
-    * Pooling: ``pool=2`` max pooling (ceil mode) per residual module, on the branch and on the
-      parameter-free shortcut alike, so maps shrink 14 -> 7 -> 4 -> 2; a map already 1x1 is
-      not pooled.  Eq. (8) describes pooling to 1x1xC, which would leave the LSTM a one-step
-      sequence and the spatial attention nothing to weigh, so we read it as local
-      down-sampling (Eq. 7) and use global max pooling only in the head (``head_pool``).
+      read as a one-channel S x S map (F=196 gives 14 x 14).  A flow record has no spatial
+      layout; a square map is the smallest one the paper's 3x3 convs can work on.
+    * Stem: a conv (``stem_kernel=3``, ``stem_stride=2``) + BN + ReLU lifts the map to C
+      channels at half resolution (14 x 14 -> 7 x 7).  The stride is for cost: at full
+      resolution the first module pair alone took more time than the rest of the network,
+      and an epoch over UNSW-NB15 ran ~2 min on two CPU cores instead of ~35 s.  With 32
+      learned filters over each 3x3 window the halving loses little; ``stem_stride=1``
+      restores the full-resolution variant.
+    * Width ``channels=32``: the paper gives none.  The CBAM MLP hidden size is
+      ``max(C // reduction, min_hidden)``; with C=32 and ratio 16 that would be 2 units, so
+      ``min_hidden=4``.
+    * Pooling: each residual module max-pools its branch and its (parameter-free) shortcut
+      alike to ``ceil(H / pool)`` (adaptive max pooling, so odd sizes need no padding rule),
+      but never below ``min_map_size=2``, so F=196 gives maps 7 -> 4 -> 2 -> 2 and a 1x1 map
+      is never pooled.  Eq. (8) describes pooling to 1x1xC, which would leave the LSTM a
+      one-step sequence and the spatial attention nothing to weigh, so we read the module's
+      pooling as local down-sampling (Eq. 7) and use global max pooling only in the head.
     * LSTM: reads the H*W positions (row-major) as a sequence of C-dim vectors and is folded
       back into the map; ``lstm_hidden`` defaults to C (a linear projection back to C is added
       when it differs).  ``dropout=0.2`` (not given by the paper).
-    * Shortcuts: the residual module adds its (pooled) input to its branch; the ResBlock-CBAM
-      module is a basic block (two 3x3 convs with BN) with CBAM before the addition.
+    * Shortcuts: the residual module adds its (pooled) input to its branch.  The ResBlock-CBAM
+      module is a ResNet block with CBAM before the addition; ``cbam_block="bottleneck"``
+      (1x1 to C/4, 3x3, 1x1 back, as in the residual module and CBAM's ResNet-50 placement)
+      is the default for cost, ``"basic"`` uses two 3x3 convs at width C.
     * Head: the last pair's residual and CBAM outputs are globally pooled (``head_pool``,
       max by default after Eq. 8) and, with ``combine="concat"``, concatenated with the raw
       input; ``combine="sum"`` adds the two pooled vectors first, following Section III's
@@ -331,7 +342,9 @@ class LSTMResNetCBAM(TorchClassifier):
     bottleneck : int, default 4
         The residual module's first 1x1 conv reduces to ``C // bottleneck`` (paper: C/4).
     pool : int, default 2
-        Max-pooling window and stride in each residual module (1 disables pooling).
+        Down-sampling factor of the max pooling in each residual module (1 disables it).
+    min_map_size : int, default 2
+        Maps are not pooled below this side length.
     lstm : bool, default True
         Keep the LSTM units; ``False`` is the no-LSTM ablation.
     lstm_hidden : int or None, default None
@@ -348,8 +361,12 @@ class LSTMResNetCBAM(TorchClassifier):
         Lower bound on the CBAM channel-MLP hidden size.
     spatial_kernel : int, default 7
         Kernel of the CBAM spatial-attention conv.
+    cbam_block : {"bottleneck", "basic"}, default "bottleneck"
+        Shape of the ResNet block that carries CBAM.
     stem_kernel : int, default 3
         Kernel of the stem conv lifting the one-channel map to C channels.
+    stem_stride : int, default 2
+        Stride of the stem conv (1 keeps the full-resolution map).
     combine : {"concat", "sum"}, default "concat"
         How the pooled residual and CBAM outputs are joined before the head.
     head_pool : {"max", "avg"}, default "max"
@@ -361,7 +378,7 @@ class LSTMResNetCBAM(TorchClassifier):
     """
 
     def __init__(self, random_state: int = 0, channels: int = 32, pairs: int = 3,
-                 bottleneck: int = 4, pool: int = 2, lstm: bool = True,
+                 bottleneck: int = 4, pool: int = 2, min_map_size: int = 2, lstm: bool = True,
                  lstm_hidden: int | None = None, dropout: float = 0.2, attention: bool = True,
                  channel_attention: bool = True, spatial_attention: bool = True,
                  reduction: int = 16, min_hidden: int = 4, spatial_kernel: int = 7,
@@ -369,7 +386,8 @@ class LSTMResNetCBAM(TorchClassifier):
                  combine: str = "concat", head_pool: str = "max", raw_input: bool = True,
                  **kwargs: Any):
         super().__init__(random_state=random_state, channels=channels, pairs=pairs,
-                         bottleneck=bottleneck, pool=pool, lstm=lstm, lstm_hidden=lstm_hidden,
+                         bottleneck=bottleneck, pool=pool, min_map_size=min_map_size, lstm=lstm,
+                         lstm_hidden=lstm_hidden,
                          dropout=dropout, attention=attention,
                          channel_attention=channel_attention,
                          spatial_attention=spatial_attention, reduction=reduction,
@@ -380,7 +398,8 @@ class LSTMResNetCBAM(TorchClassifier):
 
     def build_module(self, n_features: int, n_classes: int):
         p = self.module_params
-        for name in ("channels", "pairs", "bottleneck", "pool", "reduction", "min_hidden",
+        for name in ("channels", "pairs", "bottleneck", "pool", "min_map_size", "reduction",
+                     "min_hidden",
                      "spatial_kernel", "stem_kernel", "stem_stride"):
             _check_positive_int(name, p[name])
         if p["lstm_hidden"] is not None:
