@@ -86,6 +86,16 @@ def test_fit_predict_proba_shapes(name, n_classes):
     assert model.n_params_ > 0
 
 
+@pytest.mark.parametrize("n_features", [100, 7, 3])
+@pytest.mark.parametrize("name", PAPER_MODELS)
+def test_training_survives_a_last_batch_of_one_row(name, n_features):
+    # 33 rows in batches of 16 leave one row: BatchNorm must still see two values per channel
+    X, y = blobs(33, n_features, 2)
+    model = create_model(name, random_state=0, epochs=1, batch_size=16, early_stopping=False,
+                         device="cpu").fit(X, y)
+    assert model.predict_proba(X).shape == (33, 2)
+
+
 @pytest.mark.parametrize("n_features, n_classes", [(196, 10), (100, 2), (7, 3), (1, 2)])
 @pytest.mark.parametrize("name", PAPER_MODELS)
 def test_module_returns_logits_of_shape_n_by_k(name, n_features, n_classes):
@@ -247,6 +257,7 @@ def test_lunet_default_widths_and_sequence_lengths():
     net = build("lunet", 196, 10)
     assert [lv.lstm.hidden_size for lv in net.levels] == [64, 128, 256]
     assert [lv.out_len for lv in net.levels] == [13, 4, 2]
+    assert [lv.out_len for lv in build("lunet", 100, 2).levels] == [7, 2, 2]
 
 
 def test_densely_resnet_subnets_see_every_earlier_output():

@@ -13,6 +13,9 @@ from idsbench.errors import ConfigError
 from idsbench.models.registry import register_model
 from idsbench.models.torch_base import TorchClassifier
 
+#: sequences are not shortened below this many positions
+MIN_LENGTH = 2
+
 
 def _nn():
     from torch import nn
@@ -86,7 +89,7 @@ class DenselyResNetNet(_nn().Module):
 
         # a strided stem conv shortens the F-long signal so the GRUs step over fewer positions;
         # its kernel is at least its stride so no feature is skipped
-        length = max(math.ceil(n_features / stem_factor), 1)
+        length = max(math.ceil(n_features / stem_factor), min(MIN_LENGTH, n_features))
         kernel = max(kernel_size, stem_factor)
         pad = max((length - 1) * stem_factor + kernel - n_features, 0)
         self.stem = nn.Sequential(
@@ -95,14 +98,15 @@ class DenselyResNetNet(_nn().Module):
             nn.BatchNorm1d(channels), nn.ReLU(inplace=True),
         )
 
-        # units, with max pooling between them while the sequence is longer than one step
+        # units, with max pooling between them; never below two positions, as BatchNorm in
+        # training needs more than one value per channel even for a one-row batch
         self.units = nn.ModuleList()
         self.pools = nn.ModuleList()
         self.lengths = [length]
         for i in range(units):
             self.units.append(DenseResidualUnit(channels, subnets, growth, kernel_size))
             if i < units - 1:
-                shorter = max(math.ceil(length / unit_factor), 1)
+                shorter = max(math.ceil(length / unit_factor), min(MIN_LENGTH, length))
                 pool = nn.AdaptiveMaxPool1d(shorter) if shorter < length else nn.Identity()
                 self.pools.append(pool)
                 length = shorter
@@ -145,7 +149,8 @@ class DenselyResNet(TorchClassifier):
       concatenation of the unit's input and all earlier subnets' outputs.  A 1x1 conv + BN
       maps the unit's full concatenation back to ``channels`` and the unit's input is added
       (identity shortcut, no activation after the addition).
-    * Max pooling by ``unit_factor=2`` between units (13 -> 7 -> 4 positions for F=196).
+    * Max pooling by ``unit_factor=2`` between units (13 -> 7 -> 4 positions for F=196),
+      never below 2 positions (the stem keeps at least 2 as well).
     * Head: global average pooling, dropout ``0.2``, one linear layer to the logits.
 
     Parameters

@@ -225,8 +225,13 @@ class LSTMResNetCBAMNet(_nn().Module):
         self.head_pool = head_pool
         self.raw_input = raw_input
 
-        self.stem = nn.Sequential(*_conv_bn_relu(1, channels, stem_kernel, stem_stride))
-        size = (self.side + 2 * (stem_kernel // 2) - stem_kernel) // stem_stride + 1
+        # the stride applies only while it leaves a map of at least min_map_size: BatchNorm in
+        # training needs more than one value per channel even for a one-row batch
+        stride = stem_stride
+        while stride > 1 and math.ceil(self.side / stride) < min(min_map_size, self.side):
+            stride -= 1
+        self.stem = nn.Sequential(*_conv_bn_relu(1, channels, stem_kernel, stride))
+        size = (self.side + 2 * (stem_kernel // 2) - stem_kernel) // stride + 1
 
         # each pair halves the map (ceil) down to min_map_size; the LSTM sequences shrink too
         use_cbam = attention and (channel_attention or spatial_attention)
@@ -309,7 +314,8 @@ class LSTMResNetCBAM(TorchClassifier):
       resolution the first module pair alone took more time than the rest of the network,
       and an epoch over UNSW-NB15 ran ~2 min on two CPU cores instead of ~35 s.  With 32
       learned filters over each 3x3 window the halving loses little; ``stem_stride=1``
-      restores the full-resolution variant.
+      restores the full-resolution variant.  The stride is lowered where it would leave a
+      map smaller than ``min_map_size`` (F <= 4).
     * Width ``channels=32``: the paper gives none.  The CBAM MLP hidden size is
       ``max(C // reduction, min_hidden)``; with C=32 and ratio 16 that would be 2 units, so
       ``min_hidden=4``.

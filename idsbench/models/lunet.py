@@ -14,6 +14,8 @@ from idsbench.models.registry import register_model
 from idsbench.models.torch_base import TorchClassifier
 
 DOWNSAMPLE_MODES = ("stride", "pool")
+#: sequences are not shortened below this many positions
+MIN_LENGTH = 2
 
 
 def _nn():
@@ -47,7 +49,9 @@ class LuNetLevel(_nn().Module):
                  downsample: str = "stride"):
         super().__init__()
         nn = _nn()
-        self.out_len = max(math.ceil(in_len / factor), 1)
+        # never below two positions (or the input's own length): BatchNorm in training needs
+        # more than one value per channel even when the last batch holds a single row
+        self.out_len = max(math.ceil(in_len / factor), min(MIN_LENGTH, in_len))
         if downsample == "stride" and factor > 1:
             kernel = max(kernel_size, factor)
             # zero-pad both ends so the strided windows cover the whole sequence exactly
@@ -123,7 +127,8 @@ class LuNet(TorchClassifier):
     * Cost: an LSTM's work grows with its width squared times its sequence length, and a
       256-unit LSTM stepping over ~200 positions would take tens of minutes per epoch on two
       CPU cores.  So each level shortens the sequence by ``factors`` (default 16, 4, 2)
-      before its LSTM: for F=196 the LSTMs read 13, 4 and 2 steps (F=100: 7, 2, 1).  By
+      before its LSTM, never below 2 positions: for F=196 the LSTMs read 13, 4 and 2 steps
+      (F=100: 7, 2, 2).  By
       default (``downsample="stride"``) the level's conv does it with stride ``factor`` and
       kernel ``max(kernel_size, factor)``, so every input position is seen and no
       full-length 64-channel map is built (the first level thus embeds non-overlapping
