@@ -254,10 +254,14 @@ class TorchModuleAdapter(TorchClassifier):
 def torch_model(module_factory):
     """Turn ``module_factory(n_features, n_classes, **params) -> nn.Module`` into a model factory."""
 
+    from idsbench.models.base import adapter_params, describe_factory, keyword_defaults
+
     def factory(random_state: int = 0, **params):
+        # the module's defaults too, so that the run record shows the whole architecture
+        params = {**keyword_defaults(module_factory, skip=("n_features", "n_classes")), **params}
         return TorchModuleAdapter(module_factory, random_state=random_state, **params)
 
-    factory.__doc__ = module_factory.__doc__
-    factory.__name__ = getattr(module_factory, "__name__", "torch_model")
-    factory.idsbench_kind = "torch"
-    return factory
+    # the registry checks --model-param names against the module's and the loop's parameters
+    accepted = lambda: adapter_params(module_factory, skip=("n_features", "n_classes"),  # noqa: E731
+                                      plus=TorchClassifier.__init__)
+    return describe_factory(factory, module_factory, accepted=accepted, kind="torch")
