@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: training options a profile or the CLI may set for networks
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "patience", "early_stopping", "device")
+#: short forms of swept training options in job ids (``...-seed0-lr0.001-bs512``)
+SWEEP_ID_KEYS = {"lr": "lr", "batch_size": "bs", "epochs": "ep"}
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,15 @@ class JobSpec:
     profile: str = "default"
     rebalance: dict = field(default_factory=lambda: {"method": "none"})
     class_weight: str | None = None
+    sweep: dict = field(default_factory=dict)  # the training options a sweep varies (idsbench sweep)
 
     @property
     def job_id(self) -> str:
         d = self.data
         base = f"{d.dataset}-{d.task}-{d.split}-{self.model.replace(':', '.')}-seed{self.seed}"
+        # each grid point of a sweep is its own job: its varied options are part of the id
+        base += "".join(f"-{SWEEP_ID_KEYS.get(k, k)}{v:g}" if isinstance(v, float)
+                        else f"-{SWEEP_ID_KEYS.get(k, k)}{v}" for k, v in self.sweep.items())
         variant = {"model_params": self.model_params, "rebalance": self.rebalance,
                    "class_weight": self.class_weight}
         if self.model_params or self.rebalance.get("method", "none") != "none" or self.class_weight:
@@ -85,18 +91,26 @@ def model_kwargs(spec: JobSpec) -> dict:
     return kwargs
 
 
-def run_job(spec: JobSpec, data: PreparedData | None = None) -> tuple[dict, dict | None]:
-    """Run one job; returns ``(record, predictions)``.  Never raises for a model's failure.
-
-    A model that raises, or returns probabilities that break the contract, gives a record with
-    ``status: "failed"`` and its error; the record then holds no metrics.
-    """
+def new_record(spec: JobSpec) -> dict[str, Any]:
+    """The identity fields every record starts with (an executor that loses a job uses it too)."""
     record: dict[str, Any] = {
         "record_version": RECORD_VERSION, "job_id": spec.job_id, "dataset": spec.data.dataset,
         "split": spec.data.split, "task": spec.data.task, "model": spec.model, "seed": spec.seed,
         "profile": spec.profile, "model_params": dict(spec.model_params), "status": "running",
         "error": None, "started_at": now_iso(),
     }
+    if spec.sweep:
+        record["sweep"] = dict(spec.sweep)
+    return record
+
+
+def run_job(spec: JobSpec, data: PreparedData | None = None) -> tuple[dict, dict | None]:
+    """Run one job; returns ``(record, predictions)``.  Never raises for a model's failure.
+
+    A model that raises, or returns probabilities that break the contract, gives a record with
+    ``status: "failed"`` and its error; the record then holds no metrics.
+    """
+    record = new_record(spec)
     predictions = None
     try:
         if data is None:
@@ -211,7 +225,7 @@ def resolve_models(models: str | Iterable[str]) -> list[str]:
 
 def default_models() -> list[str]:
     """What ``--models all`` means: every registered model except ablation variants."""
-    return [n for n in list_models() if not get_model_spec(n).defaults.get("variant_of")]
+    return [n for n in list_models() if not get_model_spec(n).variant_of]
 
 
 def build_jobs(data: DataConfig, models: list[str], seeds: list[int], profile: str = "default",
@@ -221,6 +235,10 @@ def build_jobs(data: DataConfig, models: list[str], seeds: list[int], profile: s
     train = get_profile(profile)
     train.pop("max_train_rows", None)
     train.update({k: v for k, v in (training or {}).items() if v is not None})
+    if rebalance:  # an unknown method or parameter stops the run before any job starts
+        from idsbench.rebalance import check_rebalance
+
+        check_rebalance(rebalance)
     jobs = []
     for model in models:
         params = dict((model_params or {}).get(model, {}))

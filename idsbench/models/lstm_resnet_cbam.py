@@ -418,7 +418,7 @@ class LSTMResNetCBAM(TorchClassifier):
         return LSTMResNetCBAMNet(n_features, n_classes, **p)
 
 
-@register_model("lstm-resnet-cbam-noattn",
+@register_model("lstm-resnet-cbam-noattn", variant_of="lstm-resnet-cbam",
                 description="Ablation of lstm-resnet-cbam without the ResBlock-CBAM modules "
                             "(attention=False); a variant, not a separate published model")
 class LSTMResNetNoAttention(LSTMResNetCBAM):
@@ -428,7 +428,7 @@ class LSTMResNetNoAttention(LSTMResNetCBAM):
         super().__init__(random_state=random_state, attention=attention, **kwargs)
 
 
-@register_model("lstm-resnet-cbam-nolstm",
+@register_model("lstm-resnet-cbam-nolstm", variant_of="lstm-resnet-cbam",
                 description="Ablation of lstm-resnet-cbam without the LSTM units (lstm=False); "
                             "a variant, not a separate published model")
 class LSTMResNetCBAMNoLSTM(LSTMResNetCBAM):

@@ -59,6 +59,9 @@ class ModelSpec:
         ``file:line`` of the factory, for error messages.
     defaults : dict
         Parameters given to ``register_model`` (they precede the job's own parameters).
+    variant_of : str or None
+        For an ablation or other variant of a registered model: that model's name.  Variants
+        are left out of ``--models all`` (ask for them by name).
     """
 
     name: str
@@ -68,6 +71,7 @@ class ModelSpec:
     source: str = "built-in"
     defined_at: str = ""
     defaults: dict = field(default_factory=dict)
+    variant_of: str | None = None
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -111,6 +115,7 @@ def register_model(
     description: str = "",
     kind: str | None = None,
     source: str | None = None,
+    variant_of: str | None = None,
     **defaults: Any,
 ) -> Callable:
     """Decorator registering ``factory`` under ``name``.
@@ -128,6 +133,8 @@ def register_model(
     source : str, optional
         Where the model comes from; guessed from the factory's module (``"built-in"`` inside
         idsbench, the package name for an entry-point plug-in, else ``"module <name>"``).
+    variant_of : str, optional
+        Marks an ablation or variant of another model; variants are not part of ``--models all``.
     **defaults
         Parameters passed to the factory unless the job sets them (e.g. ablation variants).
 
@@ -153,7 +160,7 @@ def register_model(
             )
         _REGISTRY[name] = ModelSpec(
             name, factory, description or _description(factory), kind or _guess_kind(factory),
-            source or _infer_source(factory), where, defaults)
+            source or _infer_source(factory), where, defaults, variant_of)
         return factory
 
     return decorator
