@@ -240,11 +240,13 @@ def build_jobs(data: DataConfig, models: list[str], seeds: list[int], profile: s
 
         check_rebalance(rebalance)
     jobs = []
+    params = {m: dict((model_params or {}).get(m, {})) for m in models}
     for model in models:
-        params = dict((model_params or {}).get(model, {}))
-        check_params(get_model_spec(model), params)
-        for seed in seeds:
-            jobs.append(JobSpec(data, model, int(seed), params, train, profile,
+        check_params(get_model_spec(model), params[model])
+    # seed-major: an interrupted run still has every model for the first seeds
+    for seed in seeds:
+        for model in models:
+            jobs.append(JobSpec(data, model, int(seed), params[model], train, profile,
                                 rebalance or {"method": "none"}, class_weight))
     return jobs
 

@@ -35,12 +35,12 @@ def test_jobs_are_serializable_data():
     cfg = DataConfig("toniot", task="multiclass", max_train_rows=1000).resolved()
     jobs = build_jobs(cfg, ["xgboost", "cnn"], [0, 1], profile="quick", training={"epochs": 1})
     assert [j.job_id for j in jobs] == [
-        "toniot-multiclass-random-xgboost-seed0", "toniot-multiclass-random-xgboost-seed1",
-        "toniot-multiclass-random-cnn-seed0", "toniot-multiclass-random-cnn-seed1"]
+        "toniot-multiclass-random-xgboost-seed0", "toniot-multiclass-random-cnn-seed0",
+        "toniot-multiclass-random-xgboost-seed1", "toniot-multiclass-random-cnn-seed1"]
     for job in jobs:
         text = json.dumps(job.to_dict())
         assert JobSpec.from_dict(json.loads(text)) == job
-    assert jobs[2].training["epochs"] == 1 and jobs[2].training["lr"] == 1e-3
+    assert jobs[1].training["epochs"] == 1 and jobs[2].training["lr"] == 1e-3
 
 
 def test_api_returns_records_and_failed_model_is_recorded(real_data_dir, tmp_path, broken_model):

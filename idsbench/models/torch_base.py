@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 #: The suite's own default training profile for networks (see ``idsbench.profiles``).
 TRAIN_DEFAULTS: dict[str, Any] = {
-    "epochs": 8,
+    "epochs": 5,
     "batch_size": 512,
     "lr": 1e-3,
     "weight_decay": 0.0,
