@@ -378,6 +378,8 @@ def accepted_params(spec: ModelSpec) -> set[str] | None:
     if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         # TorchClassifier subclasses forward **kwargs to the base: take both signatures
         if inspect.isclass(spec.factory):
+            from idsbench.models.torch_base import TorchClassifier
+
             names: set[str] = set()
             for klass in spec.factory.__mro__:
                 init = klass.__dict__.get("__init__")
@@ -385,7 +387,8 @@ def accepted_params(spec: ModelSpec) -> set[str] | None:
                     continue
                 ps = inspect.signature(init).parameters.values()
                 names |= {p.name for p in ps if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-                if not any(p.kind is p.VAR_KEYWORD for p in ps):
+                # the base loop's **module_params are exactly what the subclasses declared
+                if klass is TorchClassifier or not any(p.kind is p.VAR_KEYWORD for p in ps):
                     return names - {"self"}
         return None
     return {n for n in sig.parameters if n != "self"}

@@ -174,8 +174,12 @@ class TorchClassifier(BaseModel):
             self.module_.train()
             perm = torch.randperm(n, generator=gen).to(dev)
             total = torch.zeros((), device=dev)
-            for start in range(0, n, bs):
-                idx = perm[start:start + bs]
+            # a last batch of one row would break batch normalisation: fold it into the one before
+            starts = list(range(0, n, bs))
+            if len(starts) > 1 and n - starts[-1] == 1:
+                starts.pop()
+            for i, start in enumerate(starts):
+                idx = perm[start:] if i == len(starts) - 1 else perm[start:start + bs]
                 with self._autocast():
                     logits = self.module_(Xt[idx])
                 losses = loss_fn(logits.float(), yt[idx])
