@@ -605,7 +605,7 @@ def _environment(cfg: BenchConfig) -> dict:
     env["torch_threads"] = torch.get_num_threads()
     env["torch_interop_threads"] = torch.get_num_interop_threads()
     env["device"] = str(resolve_device(cfg.device))
-    # thread settings change CPU figures several-fold on a busy machine (docs/performance.md)
+    # thread settings change CPU figures several-fold on a busy machine (README, "Performance")
     env["thread_env"] = {k: os.environ.get(k) for k in (
         "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MKL_NUM_THREADS")}
     return env
