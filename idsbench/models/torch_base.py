@@ -31,7 +31,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "early_stopping": True,
     "device": "auto",
     "amp": True,
-    "eval_batch_size": 8192,
+    "eval_batch_size": 1024,  # measured: 1.5-3x faster than 8192 on a 2-core CPU (cache-friendlier),
     "class_weight": None,
 }
 
