@@ -55,13 +55,15 @@ class ChannelAttention(_nn().Module):
     reduction : int
         Reduction ratio of the shared MLP's hidden layer (16 in Woo et al. 2018).
     min_hidden : int
-        Lower bound on the hidden size, so narrow maps keep a usable bottleneck.
+        Lower bound on the hidden size, so narrow maps keep a usable bottleneck (never more
+        than ``channels``).
     """
 
     def __init__(self, channels: int, reduction: int = 16, min_hidden: int = 4):
         super().__init__()
         nn = _nn()
-        hidden = max(channels // reduction, min_hidden, 1)
+        # never wider than the input: with fewer than min_hidden channels the MLP keeps C units
+        hidden = min(channels, max(channels // reduction, min_hidden, 1))
 
         # 1x1 convolutions act as the shared MLP on (B, C, 1, 1) descriptors without reshaping
         self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
@@ -302,7 +304,8 @@ class LSTMResNetCBAM(TorchClassifier):
       logits).
 
     From the CBAM paper, not restated by the seed paper: MLP reduction ratio 16, spatial
-    kernel 7, CBAM on the residual branch of a ResNet basic block before the skip addition.
+    kernel 7, CBAM on the residual branch of a ResNet block before the skip addition (the
+    CBAM paper uses both the basic and the bottleneck block; which one is ours, see below).
 
     Our choices, where the paper leaves a shape open (each is a parameter):
 
@@ -317,8 +320,8 @@ class LSTMResNetCBAM(TorchClassifier):
       restores the full-resolution variant.  The stride is lowered where it would leave a
       map smaller than ``min_map_size`` (F <= 4).
     * Width ``channels=32``: the paper gives none.  The CBAM MLP hidden size is
-      ``max(C // reduction, min_hidden)``; with C=32 and ratio 16 that would be 2 units, so
-      ``min_hidden=4``.
+      ``min(C, max(C // reduction, min_hidden))``; with C=32 and ratio 16 that would be 2
+      units, so ``min_hidden=4``.
     * Pooling: each residual module max-pools its branch and its (parameter-free) shortcut
       alike to ``ceil(H / pool)`` (adaptive max pooling, so odd sizes need no padding rule),
       but never below ``min_map_size=2``, so F=196 gives maps 7 -> 4 -> 2 -> 2 and a 1x1 map
