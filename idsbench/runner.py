@@ -191,6 +191,9 @@ def _fit_and_score(spec: JobSpec, data: PreparedData, record: dict) -> dict:
     }
     if hasattr(model, "history_"):
         record["history"] = model.history_
+    if callable(getattr(model, "describe", None)):
+        # optional hook: what the fitted model learned, in words (the stump's rule)
+        record["fitted"] = model.describe(list(data.feature_names))
 
     task = spec.data.task
     record["metrics"] = classification_metrics(data.y_test, y_pred, proba, data.classes, task)

@@ -306,3 +306,7 @@ def test_records_score_unseen_rows(real_data_dir, tmp_path, request, dataset, op
             audit["duplicates"]["train"]["duplicate_feature_vectors_with_identity"]
     board = render_leaderboard(records)
     assert "Unseen acc." in board and "Unseen macro-F1" in board
+    # the shortcut note names the rule the stump chose, on a real encoded feature
+    stump = next(r for r in records if r["model"] == "stump")
+    assert stump["fitted"]["feature"] in data.feature_names
+    assert f"`{stump['fitted']['rule']}`" in board

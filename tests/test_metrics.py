@@ -52,3 +52,19 @@ def test_binary_metrics_attack_class_fpr_auc():
 def test_probability_contract(bad, message):
     with pytest.raises(ModelError, match=message):
         check_probabilities(bad, 2, 2, "m")
+
+
+def test_stump_names_the_feature_and_threshold_it_chose():
+    from idsbench.models.classic import StumpModel
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3)).astype(np.float32)
+    y = (X[:, 2] > 0.25).astype(np.int64)  # only the third column carries the label
+    model = StumpModel().fit(X, y)
+    desc = model.describe(["a", "b", "c"])
+    assert desc["feature"] == "c"
+    lo, hi = X[y == 0, 2].max(), X[y == 1, 2].min()
+    assert lo <= desc["threshold"] <= hi
+    assert desc["rule"].startswith("c <= ")
+    # one class only: no split, said so instead of naming a feature
+    assert StumpModel().fit(X, np.zeros(400, dtype=np.int64)).describe(["a", "b", "c"])["feature"] is None

@@ -23,7 +23,9 @@ A *model factory* is a callable ``factory(random_state=0, **params)`` that retur
   are batched make no difference.
 * **predict(X)** returns the arg-max class codes (:class:`BaseModel` derives it).
 * Optional: ``get_params()`` (a JSON-serialisable dict, stored in the run record),
-  ``n_params_`` (trainable parameter count), ``epochs_run_`` and ``history_``.
+  ``n_params_`` (trainable parameter count), ``epochs_run_``, ``history_`` and
+  ``describe(feature_names)`` (a JSON-serialisable summary of what was learned, stored as the
+  record's ``fitted``; the stump returns its rule).
 * Randomness is passed in, never taken from or left in global state: after ``fit`` the global
   random generators of ``random``, NumPy and torch are as they were before.
 

@@ -92,3 +92,11 @@ class StumpModel(BaseModel):
         out = np.zeros((proba.shape[0], self.n_classes_))
         out[:, self.tree_.classes_.astype(int)] = proba
         return out
+
+    def describe(self, feature_names: list[str]) -> dict:
+        """The rule, in the encoded feature space the model saw (scaled numbers, 0/1 one-hots)."""
+        if self.feature_ < 0:  # the tree made no split: every training row had one class
+            return {"rule": "(no split: one class)", "feature": None, "threshold": None}
+        name = feature_names[self.feature_] if self.feature_ < len(feature_names) else f"x{self.feature_}"
+        return {"rule": f"{name} <= {self.threshold_:.4g}", "feature": name,
+                "threshold": self.threshold_, "units": "encoded (scaled; one-hot columns are 0/1)"}
