@@ -49,6 +49,9 @@ def cli(verbose: int, quiet: bool) -> None:
 # ---------------------------------------------------------------------------------- parsing
 
 
+MAX_SEED = 2**32 - 1
+
+
 def parse_seeds(value: str) -> list[int]:
     seeds = []
     for part in value.split(","):
@@ -77,6 +80,10 @@ def parse_seeds(value: str) -> list[int]:
     negative = [s for s in seeds if s < 0]
     if negative:
         raise ConfigError(f"--seeds {value!r}: seeds must be non-negative integers, got {negative[0]}")
+    too_big = [s for s in seeds if s > MAX_SEED]
+    if too_big:
+        raise ConfigError(f"--seeds {value!r}: seeds must be at most {MAX_SEED} (2**32 - 1, what "
+                          f"NumPy and scikit-learn accept), got {too_big[0]}")
     return list(dict.fromkeys(seeds))  # a repeated seed would only repeat a job
 
 
@@ -85,8 +92,10 @@ def _parse_value(text: str):
         return json.loads(text)
     except ValueError:
         low = text.lower()
-        if low in ("true", "false"):
-            return low == "true"
+        if low in ("true", "yes", "on"):
+            return True
+        if low in ("false", "no", "off"):
+            return False
         return text
 
 
@@ -164,7 +173,7 @@ def parse_rebalance(method: str, items: tuple[str, ...]) -> dict:
               show_default=True,
               help="Text, a blank, NaN or infinity in a numeric column: set it missing and "
                    "impute the training median, or drop the row.")
-@click.option("--split-seed", type=int, default=0, show_default=True,
+@click.option("--split-seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
               help="Seed of the train/validation/test split (fixed across model seeds).")
 @click.option("--allow-checksum-mismatch", is_flag=True,
               help="Use files whose SHA-256 differs from the manifest (recorded).")
@@ -332,12 +341,16 @@ def datasets_info(name, data_dir) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None)
 def datasets_verify(name, data_dir) -> None:
     """Identify each file by content and check its SHA-256, rows and class counts."""
+    from idsbench.data import io as dio
     from idsbench.data.manifest import get_manifest, list_datasets
     from idsbench.data.prepare import locate
 
     problems = 0
     for ds in [name] if name else list_datasets():
         m = get_manifest(ds)
+        # verify reads every byte again: the hash remembered per (path, size, mtime) is skipped
+        for path in dio.candidate_files(m, dio.search_dirs(data_dir)[0]):
+            dio.forget_sha256(path)
         root, origin, found = locate(m, data_dir)
         click.echo(f"{m.name} (in {root}, from {origin}):")
         roles = {f.role for f, _, _ in found}

@@ -49,7 +49,8 @@ def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
 def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UnknownNameError:
     """Build the error for an unknown ``kind`` called ``name``, listing the valid ones."""
     choices = sorted(choices)
-    msg = f"unknown {kind} {name!r}; known {kind}s: {', '.join(choices)}"
+    plural = kind + ("es" if kind.endswith(("s", "x", "ch", "sh")) else "s")
+    msg = f"unknown {kind} {name!r}; known {plural}: {', '.join(choices)}"
     guess = closest(name, choices)
     if guess:
         msg += f". Did you mean {guess[0]!r}?"

@@ -165,7 +165,9 @@ def load_record_files(paths: Iterable[Path]) -> list[dict]:
         try:
             out.append(json.loads(p.read_text(encoding="utf-8")))
         except (OSError, ValueError) as exc:
-            raise DataError(f"{p}: unreadable record ({exc})") from exc
+            raise DataError(f"{p}: unreadable record ({exc}); idsbench writes records "
+                            "atomically, so this file was changed by hand or the disk failed: "
+                            "delete it, and 'idsbench run --resume' runs that job again") from exc
     return out
 
 

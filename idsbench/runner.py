@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
+import re
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -51,7 +53,9 @@ class JobSpec:
     @property
     def job_id(self) -> str:
         d = self.data
-        base = f"{d.dataset}-{d.task}-{d.split}-{self.model.replace(':', '.')}-seed{self.seed}"
+        # a model given as a file path (dir/my_model.py:Factory) must not nest folders
+        model = re.sub(r"[^A-Za-z0-9_.+-]+", ".", self.model).strip(".")
+        base = f"{d.dataset}-{d.task}-{d.split}-{model}-seed{self.seed}"
         # each grid point of a sweep is its own job: its varied options are part of the id
         base += "".join(f"-{SWEEP_ID_KEYS.get(k, k)}{v:g}" if isinstance(v, float)
                         else f"-{SWEEP_ID_KEYS.get(k, k)}{v}" for k, v in self.sweep.items())
@@ -74,7 +78,9 @@ def model_kwargs(spec: JobSpec) -> dict:
     mspec = get_model_spec(spec.model)
     kwargs = dict(spec.model_params)
     if mspec.kind == "torch":
-        kwargs.update({k: v for k, v in spec.training.items() if k in TRAIN_KEYS and v is not None})
+        # the profile's training options, unless this model's own --model-param sets one
+        kwargs = {**{k: v for k, v in spec.training.items() if k in TRAIN_KEYS and v is not None},
+                  **kwargs}
         if spec.class_weight:
             kwargs["class_weight"] = spec.class_weight
     else:
@@ -155,7 +161,8 @@ def _fit_and_score(spec: JobSpec, data: PreparedData, record: dict) -> dict:
 
     mspec = get_model_spec(spec.model)
     record["model_source"] = mspec.source
-    record["training"] = {**spec.training, "class_weight": spec.class_weight} \
+    own = {k: v for k, v in spec.model_params.items() if k in TRAIN_KEYS}  # per-model overrides
+    record["training"] = {**spec.training, **own, "class_weight": spec.class_weight} \
         if mspec.kind == "torch" else {"class_weight": spec.class_weight}
     kwargs = model_kwargs(spec)
     model = create_model(spec.model, random_state=spec.seed, **kwargs)
@@ -242,6 +249,11 @@ def build_jobs(data: DataConfig, models: list[str], seeds: list[int], profile: s
         from idsbench.rebalance import check_rebalance
 
         check_rebalance(rebalance)
+    _check_training(train, models)
+    bad_seeds = [s for s in seeds if isinstance(s, bool) or not isinstance(s, (int, np.integer))
+                 or not 0 <= s <= 2**32 - 1]
+    if bad_seeds:
+        raise ConfigError(f"seed {bad_seeds[0]!r}: seeds are integers from 0 to 2**32 - 1")
     jobs = []
     params = {m: dict((model_params or {}).get(m, {})) for m in models}
     for model in models:
@@ -252,6 +264,18 @@ def build_jobs(data: DataConfig, models: list[str], seeds: list[int], profile: s
             jobs.append(JobSpec(data, model, int(seed), params[model], train, profile,
                                 rebalance or {"method": "none"}, class_weight))
     return jobs
+
+
+def _check_training(train: dict, models: list[str]) -> None:
+    """Training options that would only fail inside a job are refused before any job starts."""
+    lr = train.get("lr")
+    if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"--lr {lr!r}: expected a finite number above 0, e.g. 0.001")
+    device = train.get("device")
+    if device not in (None, "auto"):
+        from idsbench.models.torch_base import resolve_device
+
+        resolve_device(device)  # an unknown name, or cuda without a GPU, is a ConfigError
 
 
 def new_run_id(data: DataConfig) -> str:
@@ -344,6 +368,15 @@ def _execute(jobs: list[JobSpec], run_dir: RunDir | None, executor: str,
 
             write_leaderboard(run_dir.path)
         results.append(record)
+        # one line per finished job, as it finishes (the summary at the end repeats them)
+        if record["status"] == "ok":
+            m, t = record["metrics"], record["timing"]
+            log.info("job %d/%d %s seed %s: accuracy %.4f, macro-F1 %.4f, fit %.1fs",
+                     len(results), len(jobs), record["model"], record["seed"], m["accuracy"],
+                     m["f1_macro"], t["fit_seconds"])
+        else:
+            log.info("job %d/%d %s seed %s: failed", len(results), len(jobs), record["model"],
+                     record["seed"])
 
     try:
         get_executor(executor, **(executor_options or {})).run(jobs, data, on_result, progress)

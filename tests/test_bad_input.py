@@ -497,6 +497,20 @@ def invoke(*args: str):
      "Invalid value for '--max-train-rows': 0 is not in the range x>=1"),
     (["--models", "stump", "--dataset", "unsw", "--epochs", "0"],
      "Invalid value for '--epochs': 0 is not in the range x>=1"),
+    (["--models", "stump", "--dataset", "unsw", "--seeds", "4294967296"],
+     "seeds must be at most 4294967295"),
+    (["--models", "lstm", "--dataset", "unsw", "--lr", "nan"],
+     "--lr nan: expected a finite number above 0"),
+    (["--models", "lstm", "--dataset", "unsw", "--device", "tpu"],
+     "--device 'tpu': expected 'auto', 'cpu' or 'cuda[:N]'"),
+    (["--models", "stump", "--dataset", "unsw", "--split-seed", "-1"],
+     "Invalid value for '--split-seed'"),
+    (["--models", "lstm-resnet-cbam", "--dataset", "unsw", "--model-param", "attention=maybe"],
+     "parameter 'attention' expects true or false (default True), got 'maybe'"),
+    (["--models", "lstm", "--dataset", "unsw", "--model-param", "lstm:hidden=2.5"],
+     "parameter 'hidden' expects an integer"),
+    (["--models", "xgboost", "--dataset", "unsw", "--model-param", "max_depth=abc"],
+     "model 'xgboost': parameter 'max_depth' expects an integer (default 8), got 'abc'"),
 ])
 def test_bad_option_exits_2_with_a_message(args, expected):
     result = invoke(*args)
@@ -714,3 +728,82 @@ def test_failed_models_are_recorded_and_listed_under_failed(unsw_dir, tmp_path, 
     assert not any(name in table for name in failing_models)  # never as a score
     assert "`test-raises` seed 0: RuntimeError: deliberate failure in fit" in failed
     assert "`test-nan-proba` seed 0: ModelError: " in failed
+
+
+def test_yes_and_no_are_booleans_for_model_params():
+    from idsbench.cli import parse_model_params
+
+    out = parse_model_params(("attention=no", "lstm-resnet-cbam:lstm=On"), ["lstm-resnet-cbam"])
+    assert out == {"lstm-resnet-cbam": {"attention": False, "lstm": True}}
+
+
+def test_a_model_given_as_a_file_path_is_recorded_and_ranked(unsw_dir, tmp_path, monkeypatch):
+    """dir/file.py:Factory must not turn the job id into nested folders (the record got lost)."""
+    module = tmp_path / "code" / "my_detector.py"
+    module.parent.mkdir()
+    module.write_text(
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from idsbench.models.base import sklearn_model\n"
+        "forest = sklearn_model(lambda random_state=0: LogisticRegression(max_iter=200))\n")
+    target = f"{module}:forest"
+    out = tmp_path / "runs"
+    result = invoke("--models", f"{target},stump", "--dataset", "unsw", "--data-dir",
+                    str(unsw_dir), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    run = next(out.iterdir())
+    names = sorted(p.name for p in (run / "records").iterdir())
+    assert len(names) == 2 and all("/" not in n for n in names), names
+    lines = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
+    assert sorted(r["model"] for r in lines) == sorted([target, "stump"])
+    assert f"| {target}" in (run / "leaderboard.md").read_text()
+
+
+def test_per_model_training_options_are_applied_and_recorded(unsw_dir, tmp_path):
+    frame = run_benchmark("unsw", models=["lstm", "cnn"], epochs=1, out=None,
+                          data_dir=str(unsw_dir), model_params={"lstm": {"epochs": 3, "patience": 5}})
+    rec = {r["model"]: r for r in frame.to_dict("records")}
+    assert rec["lstm"]["status"] == "ok", rec["lstm"]["error"]
+    assert rec["lstm"]["training"]["epochs"] == 3 and len(rec["lstm"]["history"]) == 3
+    assert rec["cnn"]["training"]["epochs"] == 1 and len(rec["cnn"]["history"]) == 1
+
+
+def test_a_file_with_one_class_is_an_error_before_any_split(tmp_path, isolated_cache):
+    from idsbench.audit import audit_dataset
+
+    frame = toniot_frame(class_counts={"normal": 60})
+    write_csv(frame, tmp_path / "ton-iot" / "train_test_network.csv")
+    for call in (lambda: prepare(DataConfig("toniot", data_dir=str(tmp_path),
+                                            allow_checksum_mismatch=True)),
+                 lambda: audit_dataset(DataConfig("toniot", data_dir=str(tmp_path),
+                                                  allow_checksum_mismatch=True))):
+        with pytest.raises(DataError, match=r"hold only normal rows \(column 'label'"):
+            call()
+
+
+def test_a_cap_exceeded_to_keep_every_class_is_said(unsw_dir, caplog):
+    with caplog.at_level(logging.WARNING):
+        data = prepare(DataConfig("unsw", data_dir=str(unsw_dir), max_train_rows=10))
+    kept = len(data.y_train) + len(data.y_val)
+    assert kept > 10
+    assert f"--max-train-rows 10: kept {kept} rows" in caplog.text
+    assert data.info["train_pool_rows_after_cap"] == kept
+
+
+def test_verify_hashes_the_bytes_again(unsw_dir):
+    """A file changed in place with its size and modification time kept is still caught."""
+    ok = CliRunner().invoke(cli, ["datasets", "verify", "unsw", "--data-dir", str(unsw_dir)])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.count("OK ") == 2
+    path = unsw_dir / "unsw-nb15" / TEST_NAME
+    st = path.stat()
+    raw = bytearray(path.read_bytes())
+    # one digit of the first data row's first column (its id) becomes another digit
+    at = raw.index(b"\n") + 1
+    assert raw[at:at + 1].isdigit(), raw[:at + 20]
+    raw[at:at + 1] = b"7" if raw[at:at + 1] != b"7" else b"8"
+    path.write_bytes(bytes(raw))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size
+    bad = CliRunner().invoke(cli, ["datasets", "verify", "unsw", "--data-dir", str(unsw_dir)])
+    assert bad.exit_code != 0
+    assert bad.output.count("OK ") < 2, bad.output

@@ -138,6 +138,18 @@ def known_sha256(path: Path) -> str | None:
     return _sha_index()[1].get(_stat_key(path))
 
 
+def forget_sha256(path: Path) -> None:
+    """Drop the remembered SHA-256 of ``path``, so the next load hashes its bytes again."""
+    index_path, index = _sha_index()
+    key = f"{Path(path).resolve()}|"
+    kept = {k: v for k, v in index.items() if not k.startswith(key)}
+    if len(kept) != len(index):
+        try:
+            _atomic_write_text(index_path, json.dumps(kept))
+        except OSError:
+            pass
+
+
 def file_sha256(path: Path, data: bytes | None = None) -> str:
     """SHA-256 of the decompressed content, remembered per (path, size, mtime)."""
     index_path, index = _sha_index()

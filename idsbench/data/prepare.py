@@ -255,6 +255,21 @@ def _encode_labels(df: pd.DataFrame, cfg: DataConfig, manifest: Manifest) -> tup
     return np.array([lookup[n] for n in names], dtype=np.int64), classes
 
 
+def _require_two_classes(cfg: DataConfig, manifest: Manifest,
+                         frames: dict[str, pd.DataFrame]) -> None:
+    """A benchmark needs normal and attack rows: a file holding one class is refused up front."""
+    label = manifest.targets["binary"]
+    values = set()
+    for frame in frames.values():
+        values |= set(pd.unique(frame[label]).tolist())
+    if len(values) < 2:
+        only = "normal" if values == {0} else "attack" if values == {1} else "no"
+        raise DataError(
+            f"dataset {cfg.dataset!r}: the data files ({', '.join(sorted(frames))}) hold only "
+            f"{only} rows (column {label!r} is {sorted(values) or 'empty'} on every row); a "
+            "detector needs both normal (0) and attack (1) rows to be trained and scored")
+
+
 def split_frames(cfg: DataConfig, manifest: Manifest,
                  frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The training pool and the test rows of ``cfg.split``, as cleaned tables.
@@ -262,6 +277,7 @@ def split_frames(cfg: DataConfig, manifest: Manifest,
     The pool is every non-test row, before de-duplication, subsampling and the validation
     split; :func:`prepare` and the data audit both start from it, so they see the same rows.
     """
+    _require_two_classes(cfg, manifest, frames)
     if cfg.split != "random":
         roles = manifest.splits[cfg.split]
         return frames[roles["train"]], frames[roles["test"]]
@@ -303,6 +319,10 @@ def _prepare_arrays(cfg: DataConfig, manifest: Manifest, frames: dict[str, pd.Da
                                     class_names=classes if cfg.task == "multiclass" else None)
         pool_df, strat_pool = pool_df.iloc[pick], strat_pool[pick]
         info["max_train_rows"] = cfg.max_train_rows
+        if len(pick) > cfg.max_train_rows:
+            log.warning("--max-train-rows %d: kept %d rows, because every class keeps at least two "
+                        "(one can go to validation)", cfg.max_train_rows, len(pick))
+        info["train_pool_rows_after_cap"] = int(len(pick))
     train_pos, val_pos = stratified_split(strat_pool, cfg.val_fraction, cfg.split_seed + 1,
                                           "validation", held_may_miss_classes=True)
     train_df, val_df = pool_df.iloc[train_pos], pool_df.iloc[val_pos]

@@ -22,6 +22,7 @@ import fnmatch
 import importlib
 import importlib.util
 import inspect
+import math
 import logging
 import os
 import sys
@@ -394,16 +395,50 @@ def accepted_params(spec: ModelSpec) -> set[str] | None:
     return {n for n in sig.parameters if n != "self"}
 
 
+def param_defaults(spec: ModelSpec) -> dict[str, Any]:
+    """Default values of the factory's keyword parameters (a class: its whole ``__init__`` chain)."""
+    from idsbench.models.base import keyword_defaults
+
+    if not inspect.isclass(spec.factory):
+        return keyword_defaults(spec.factory)
+    out: dict[str, Any] = {}
+    for klass in reversed(spec.factory.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is not None and klass is not object:
+            out.update(keyword_defaults(init))
+    return out
+
+
+def _type_error(value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot stand where ``default`` does (bool, int and float defaults only)."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else "an integer"
+    if isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else "a finite number"
+    return None
+
+
 def check_params(spec: ModelSpec, params: dict) -> None:
-    """Raise ConfigError naming each parameter ``spec``'s factory does not take."""
+    """Raise ConfigError naming each parameter ``spec``'s factory does not take, or whose value
+    has the wrong type for its default (a word where true/false, an integer or a number belongs)."""
     known = accepted_params(spec)
-    if known is None:
-        return
-    unknown = sorted(set(params) - known)
-    if unknown:
-        hints = [f"{u!r} (did you mean {closest(u, known)[0]!r}?)" if closest(u, known) else repr(u)
-                 for u in unknown]
-        raise ConfigError(
-            f"model {spec.name!r} has no parameter {', '.join(hints)}; "
-            f"it takes: {', '.join(sorted(known - {'random_state'}))}"
-        )
+    if known is not None:
+        unknown = sorted(set(params) - known)
+        if unknown:
+            hints = [f"{u!r} (did you mean {closest(u, known)[0]!r}?)" if closest(u, known)
+                     else repr(u) for u in unknown]
+            raise ConfigError(
+                f"model {spec.name!r} has no parameter {', '.join(hints)}; "
+                f"it takes: {', '.join(sorted(known - {'random_state'}))}"
+            )
+    defaults = param_defaults(spec)
+    for key, value in params.items():
+        if key in defaults and value is not None:
+            expected = _type_error(value, defaults[key])
+            if expected:
+                raise ConfigError(f"model {spec.name!r}: parameter {key!r} expects {expected} "
+                                  f"(default {defaults[key]!r}), got {value!r}")
