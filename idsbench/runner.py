@@ -369,14 +369,14 @@ def _execute(jobs: list[JobSpec], run_dir: RunDir | None, executor: str,
             write_leaderboard(run_dir.path)
         results.append(record)
         # one line per finished job, as it finishes (the summary at the end repeats them)
+        what = " ".join([f"{len(results)}/{len(jobs)}", record["model"], f"seed {record['seed']}",
+                         *(f"{k} {v}" for k, v in (record.get("sweep") or {}).items())])
         if record["status"] == "ok":
             m, t = record["metrics"], record["timing"]
-            log.info("job %d/%d %s seed %s: accuracy %.4f, macro-F1 %.4f, fit %.1fs",
-                     len(results), len(jobs), record["model"], record["seed"], m["accuracy"],
+            log.info("job %s: accuracy %.4f, macro-F1 %.4f, fit %.1fs", what, m["accuracy"],
                      m["f1_macro"], t["fit_seconds"])
         else:
-            log.info("job %d/%d %s seed %s: failed", len(results), len(jobs), record["model"],
-                     record["seed"])
+            log.info("job %s: failed", what)
 
     try:
         get_executor(executor, **(executor_options or {})).run(jobs, data, on_result, progress)

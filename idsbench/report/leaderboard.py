@@ -228,9 +228,10 @@ def _shortcut_note(group: Group, comps: dict[str, Comparison]) -> str:
     text = (f"**Shortcut reference:** a single-feature rule (`stump`, one threshold on one "
             f"feature chosen on the training rows) reaches accuracy {acc:.4f} and macro-F1 "
             f"{f1:.4f} here.")
-    rule = (stump.records[0].get("fitted") or {}).get("rule")
-    if rule:
-        text += f" Its rule (seed {stump.records[0]['seed']}, encoded features): `{rule}`."
+    described = [r for r in stump.records if (r.get("fitted") or {}).get("rule")]
+    if described:  # records written before the rule was recorded have none
+        text += (f" Its rule (seed {described[0]['seed']}, encoded features): "
+                 f"`{described[0]['fitted']['rule']}`.")
     best = group.best
     if best is not stump:
         text += (f" The best model, `{best.label}`, adds {best.mean('accuracy') - acc:+.4f} "

@@ -109,6 +109,7 @@ def plot_f1_vs_fit_time(group: Group, path: str | Path) -> Path:
     """Macro-F1 against training time (log scale), one point per model."""
     fig = _new_figure(7.0, 4.6)
     ax = fig.add_subplot()
+    points = []
     for v in group.variants:
         secs = [max(s, 1e-3) for s in metric_values(v.records, "fit_seconds", "timing")]
         f1s = metric_values(v.records, "f1_macro")
@@ -120,7 +121,16 @@ def plot_f1_vs_fit_time(group: Group, path: str | Path) -> Path:
         marker = "D" if v.is_shortcut else "o"
         ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=marker, markersize=6, capsize=2,
                     color="grey" if v.is_shortcut else "#1b6ca8")
-        ax.annotate(v.label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        points.append((v.label, x, y))
+    # labels of points that sit close together are stacked one line apart instead of overlapping
+    span = (max(p[2] for p in points) - min(p[2] for p in points)) if points else 0.0
+    placed: list[tuple[float, float]] = []
+    for label, x, y in sorted(points, key=lambda p: -p[2]):
+        near = sum(abs(np.log10(x) - np.log10(px)) < 0.4 and abs(y - py) <= 0.03 * (span or 1.0)
+                   for px, py in placed)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, 4 - 11 * near),
+                    fontsize=8)
+        placed.append((x, y))
     ax.set_xscale("log")
     ax.margins(x=0.25, y=0.12)  # room for the labels beside the outermost points
     ax.set_xlabel("training time per run, seconds (log scale; whiskers: min–max over seeds)")
