@@ -272,10 +272,9 @@ def _check_training(train: dict, models: list[str]) -> None:
     if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ConfigError(f"--lr {lr!r}: expected a finite number above 0, e.g. 0.001")
     device = train.get("device")
-    if device not in (None, "auto"):
-        from idsbench.models.torch_base import resolve_device
-
-        resolve_device(device)  # an unknown name, or cuda without a GPU, is a ConfigError
+    if device not in (None, "auto", "cpu") and not str(device).startswith("cuda"):
+        raise ConfigError(f"--device {device!r}: expected 'auto', 'cpu' or 'cuda[:N]'")
+    # whether a GPU exists is the executor's question: a cluster's workers may have one
 
 
 def new_run_id(data: DataConfig) -> str:
@@ -291,6 +290,11 @@ class LocalExecutor:
     def run(self, jobs: list[JobSpec], data: PreparedData,
             on_result: Callable[[dict, dict | None], None], progress: bool = False) -> None:
         from tqdm.auto import tqdm
+
+        from idsbench.models.torch_base import resolve_device
+
+        for device in {j.training.get("device") for j in jobs} - {None, "auto"}:
+            resolve_device(device)  # cuda without a GPU here stops the run before any job
 
         bar = tqdm(jobs, desc="jobs", unit="job", disable=not progress, leave=False)
         for job in bar:

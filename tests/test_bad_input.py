@@ -807,3 +807,16 @@ def test_verify_hashes_the_bytes_again(unsw_dir):
     bad = CliRunner().invoke(cli, ["datasets", "verify", "unsw", "--data-dir", str(unsw_dir)])
     assert bad.exit_code != 0
     assert bad.output.count("OK ") < 2, bad.output
+
+
+def test_cuda_without_a_gpu_stops_a_local_run_before_any_job(unsw_dir, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    out = tmp_path / "runs"
+    result = invoke("--models", "lstm,stump", "--dataset", "unsw", "--data-dir", str(unsw_dir),
+                    "--device", "cuda", "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert "--device cuda was asked for, but torch sees no CUDA device" in result.output
+    assert not list(out.glob("*/records/*.json"))
