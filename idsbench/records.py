@@ -114,17 +114,26 @@ class RunDir:
     def __init__(self, path: Path):
         self.path = Path(path)
 
-    @classmethod
-    def create(cls, out: Path, run_id: str) -> "RunDir":
+    @staticmethod
+    def check_out(out: Path) -> None:
+        """Refuse an ``--out`` that is a file or cannot be written, creating nothing inside it."""
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--out {out}: exists and is a file; expected a directory")
-        path = out / run_id
         try:
-            (path / "records").mkdir(parents=True, exist_ok=True)
-            probe = path / ".write-test"
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / f".write-test-{os.getpid()}"
             probe.write_text("")
             probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"--out {out}: cannot write there ({exc.strerror or exc})") from exc
+
+    @classmethod
+    def create(cls, out: Path, run_id: str) -> "RunDir":
+        cls.check_out(out)
+        path = Path(out) / run_id
+        try:
+            (path / "records").mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"--out {out}: cannot write there ({exc.strerror or exc})") from exc
         return cls(path)

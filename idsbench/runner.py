@@ -291,10 +291,7 @@ class LocalExecutor:
             on_result: Callable[[dict, dict | None], None], progress: bool = False) -> None:
         from tqdm.auto import tqdm
 
-        from idsbench.models.torch_base import resolve_device
-
-        for device in {j.training.get("device") for j in jobs} - {None, "auto"}:
-            resolve_device(device)  # cuda without a GPU here stops the run before any job
+        _check_local_devices(jobs)  # also on --resume, which skips run_benchmark's check
 
         bar = tqdm(jobs, desc="jobs", unit="job", disable=not progress, leave=False)
         for job in bar:
@@ -350,18 +347,32 @@ def run_benchmark(dataset: str, models: str | Iterable[str] = "all", task: str =
               "training": jobs[0].training if jobs else {}, "model_params": model_params or {},
               "rebalance": rebalance or {"method": "none"}, "class_weight": class_weight,
               "executor": executor, "jobs": [j.to_dict() for j in jobs], "created_at": now_iso()}
+    # output, data and device problems stop the run before a run folder exists
+    if out is not None:
+        RunDir.check_out(Path(out))
+    data = prepare(data_cfg) if jobs else None
+    if executor == "local":
+        _check_local_devices(jobs)
     run_dir = None
     if out is not None:
         run_dir = RunDir.create(Path(out), run_id or new_run_id(data_cfg))
         run_dir.write_config(config)
-    return _execute(jobs, run_dir, executor, executor_options, progress)
+    return _execute(jobs, run_dir, executor, executor_options, progress, data)
+
+
+def _check_local_devices(jobs: list[JobSpec]) -> None:
+    from idsbench.models.torch_base import resolve_device
+
+    for device in {j.training.get("device") for j in jobs} - {None, "auto"}:
+        resolve_device(device)  # cuda without a GPU on this machine is a ConfigError
 
 
 def _execute(jobs: list[JobSpec], run_dir: RunDir | None, executor: str,
-             executor_options: dict | None, progress: bool):
+             executor_options: dict | None, progress: bool, data: PreparedData | None = None):
     import pandas as pd
 
-    data = prepare(jobs[0].data) if jobs else None
+    if data is None and jobs:
+        data = prepare(jobs[0].data)
     results: list[dict] = []
 
     def on_result(record: dict, preds: dict | None) -> None:

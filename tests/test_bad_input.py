@@ -778,6 +778,10 @@ def test_a_file_with_one_class_is_an_error_before_any_split(tmp_path, isolated_c
                                                   allow_checksum_mismatch=True))):
         with pytest.raises(DataError, match=r"hold only normal rows \(column 'label'"):
             call()
+    result = invoke("--models", "stump", "--dataset", "toniot", "--data-dir", str(tmp_path),
+                    "--allow-checksum-mismatch", "--out", str(tmp_path / "runs"))
+    assert result.exit_code == 2 and "hold only normal rows" in result.output
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
 
 def test_a_cap_exceeded_to_keep_every_class_is_said(unsw_dir, caplog):
@@ -787,6 +791,10 @@ def test_a_cap_exceeded_to_keep_every_class_is_said(unsw_dir, caplog):
     assert kept > 10
     assert f"--max-train-rows 10: kept {kept} rows" in caplog.text
     assert data.info["train_pool_rows_after_cap"] == kept
+    caplog.clear()  # the second load comes from the cache, and says it again
+    with caplog.at_level(logging.WARNING):
+        prepare(DataConfig("unsw", data_dir=str(unsw_dir), max_train_rows=10))
+    assert f"--max-train-rows 10: kept {kept} rows" in caplog.text
 
 
 def test_verify_hashes_the_bytes_again(unsw_dir):
@@ -819,4 +827,4 @@ def test_cuda_without_a_gpu_stops_a_local_run_before_any_job(unsw_dir, tmp_path)
                     "--device", "cuda", "--out", str(out))
     assert result.exit_code == 2, result.output
     assert "--device cuda was asked for, but torch sees no CUDA device" in result.output
-    assert not list(out.glob("*/records/*.json"))
+    assert not out.exists() or not list(out.iterdir())  # no half-made run folder is left

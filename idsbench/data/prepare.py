@@ -233,15 +233,22 @@ def prepare(cfg: DataConfig, use_cache: bool = True) -> PreparedData:
     frames, file_info = load_frames(cfg)
     key = _cache_key(cfg, file_info["files"])
     cache_file = dio.cache_dir() / "prepared" / f"{cfg.dataset}-{key}.npz"
+    data = None
     if use_cache and cache_file.is_file():
         try:
-            return _load_prepared(cache_file, file_info)
+            data = _load_prepared(cache_file, file_info)
         except Exception as exc:  # noqa: BLE001 - rebuild a broken cache entry
             log.warning("ignoring unreadable cache entry %s: %s", cache_file, exc)
+    if data is None:
+        data = _prepare_arrays(cfg, manifest, frames, file_info)
+        if use_cache:
+            _save_prepared(cache_file, data)
 
-    data = _prepare_arrays(cfg, manifest, frames, file_info)
-    if use_cache:
-        _save_prepared(cache_file, data)
+    # said on every load, cached or not
+    kept = data.info.get("train_pool_rows_after_cap")
+    if cfg.max_train_rows is not None and kept and kept > cfg.max_train_rows:
+        log.warning("--max-train-rows %d: kept %d rows, because every class keeps at least two "
+                    "(one can go to validation)", cfg.max_train_rows, kept)
     return data
 
 
@@ -319,9 +326,6 @@ def _prepare_arrays(cfg: DataConfig, manifest: Manifest, frames: dict[str, pd.Da
                                     class_names=classes if cfg.task == "multiclass" else None)
         pool_df, strat_pool = pool_df.iloc[pick], strat_pool[pick]
         info["max_train_rows"] = cfg.max_train_rows
-        if len(pick) > cfg.max_train_rows:
-            log.warning("--max-train-rows %d: kept %d rows, because every class keeps at least two "
-                        "(one can go to validation)", cfg.max_train_rows, len(pick))
         info["train_pool_rows_after_cap"] = int(len(pick))
     train_pos, val_pos = stratified_split(strat_pool, cfg.val_fraction, cfg.split_seed + 1,
                                           "validation", held_may_miss_classes=True)
