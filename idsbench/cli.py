@@ -194,6 +194,16 @@ def run(models, dataset, task, split, seeds, profile, epochs, batch_size, lr, ma
         progress = sys.stderr.isatty()
     options = {"address": address} if executor == "ray" else {}
     if resume:
+        # the run's config.json fixes every setting: an option given beside --resume would be
+        # silently ignored, so it is refused
+        ctx = click.get_current_context()
+        given = [f"--{name.replace('_', '-')}" for name in ctx.params
+                 if name not in ("resume", "executor", "address", "progress")
+                 and ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+        if given:
+            raise ConfigError(f"--resume {resume}: {', '.join(given)} cannot change a run; its "
+                              "config.json fixes every setting (only --executor, --address and "
+                              "--progress apply). Start a new run to change them")
         frame = run_benchmark(dataset or "", resume=resume, executor=executor,
                               executor_options=options, progress=progress)
     else:

@@ -594,6 +594,12 @@ def test_interrupted_run_keeps_records_and_resume_runs_only_the_rest(unsw_dir, t
     partial.write_text('{"job_id": "unsw-binary-official-test-interrupt-seed1", "status": "ok", "met')
 
     interrupting_model.update(fits=0, armed=False)
+    # a setting beside --resume would be ignored: it is refused, and nothing runs
+    refused = invoke("--resume", str(run_dir), "--device", "cpu", "--seeds", "7")
+    assert refused.exit_code == 2
+    assert "--seeds, --device cannot change a run" in refused.output or \
+        "--device, --seeds cannot change a run" in refused.output, refused.output
+    assert interrupting_model["fits"] == 0
     result = invoke("--resume", str(run_dir))
     assert result.exit_code == 0, result.output
     assert interrupting_model["fits"] == 2  # seeds 1 and 2 only
