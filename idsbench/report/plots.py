@@ -33,6 +33,11 @@ LOW_SUPPORT_SHARE = 0.01
 DPI = 110
 
 
+
+def _short(label: str, width: int = 40) -> str:
+    """A model label cut to fit an axis (a file-path model name can be very long)."""
+    return label if len(label) <= width else "…" + label[-(width - 1):]
+
 def plot_files(group: Group, plots_dir: str | Path) -> dict:
     """Where each of ``group``'s figures is written: ``{"metrics": path, ..., "confusion":
     {variant label: path}}``."""
@@ -91,7 +96,7 @@ def plot_metric_bars(group: Group, path: str | Path) -> Path:
         ax.barh(ys, means, height=bar_h * 0.92, xerr=sds, color=colors[j % len(colors)],
                 label=name, error_kw={"elinewidth": 0.8, "capsize": 1.5})
 
-    ax.set_yticks(range(n), [v.label for v in reversed(variants)])
+    ax.set_yticks(range(n), [_short(v.label) for v in reversed(variants)])
     ax.set_xlim(0, 1.0)
     ax.set_xlabel("score (mean over seeds; whiskers: standard deviation)")
     ax.grid(axis="x", alpha=0.3)
@@ -121,7 +126,7 @@ def plot_f1_vs_fit_time(group: Group, path: str | Path) -> Path:
         marker = "D" if v.is_shortcut else "o"
         ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=marker, markersize=6, capsize=2,
                     color="grey" if v.is_shortcut else "#1b6ca8")
-        points.append((v.label, x, y))
+        points.append((_short(v.label), x, y))
     # labels of points that sit close together are stacked one line apart instead of overlapping
     span = (max(p[2] for p in points) - min(p[2] for p in points)) if points else 0.0
     placed: list[tuple[float, float]] = []
@@ -180,7 +185,7 @@ def plot_recall_heatmap(group: Group, path: str | Path) -> Path:
     for tick, s in zip(ax.get_xticklabels(), support):
         if low_support(s, total):
             tick.set_color("#c0392b")
-    ax.set_yticks(range(len(group.variants)), [v.label for v in group.variants], fontsize=8)
+    ax.set_yticks(range(len(group.variants)), [_short(v.label) for v in group.variants], fontsize=8)
     fig.colorbar(image, ax=ax, label="recall (mean over seeds)", shrink=0.9)
     ax.set_title(f"Recall per class — {_subtitle(group)}\n(red: fewer than {LOW_SUPPORT_ROWS} "
                  f"test rows or under {LOW_SUPPORT_SHARE:.0%} of them)", fontsize=9)
@@ -215,7 +220,7 @@ def plot_confusion(group: Group, variant: Variant, path: str | Path) -> Path:
     ax.set_ylabel("true class")
     fig.colorbar(image, ax=ax, label="share of the true class's test rows", shrink=0.85)
     seeds = len(mats)
-    ax.set_title(f"{variant.label} — {_subtitle(group)}\n"
+    ax.set_title(f"{_short(variant.label)} — {_subtitle(group)}\n"
                  f"{'1 seed' if seeds == 1 else f'{seeds} seeds summed'}; "
                  f"{int(counts.sum()):,} predictions", fontsize=9)
     _save(fig, Path(path))
