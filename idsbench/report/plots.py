@@ -33,10 +33,10 @@ LOW_SUPPORT_SHARE = 0.01
 DPI = 110
 
 
-
 def _short(label: str, width: int = 40) -> str:
     """A model label cut to fit an axis (a file-path model name can be very long)."""
     return label if len(label) <= width else "…" + label[-(width - 1):]
+
 
 def plot_files(group: Group, plots_dir: str | Path) -> dict:
     """Where each of ``group``'s figures is written: ``{"metrics": path, ..., "confusion":
