@@ -510,7 +510,7 @@ def invoke(*args: str):
     (["--models", "lstm", "--dataset", "unsw", "--model-param", "lstm:hidden=2.5"],
      "parameter 'hidden' expects an integer"),
     (["--models", "xgboost", "--dataset", "unsw", "--model-param", "max_depth=abc"],
-     "model 'xgboost': parameter 'max_depth' expects an integer (default 8), got 'abc'"),
+     "model 'xgboost': parameter 'max_depth' expects a finite number (default 8), got 'abc'"),
 ])
 def test_bad_option_exits_2_with_a_message(args, expected):
     result = invoke(*args)
@@ -834,3 +834,23 @@ def test_cuda_without_a_gpu_stops_a_local_run_before_any_job(unsw_dir, tmp_path)
     assert result.exit_code == 2, result.output
     assert "--device cuda was asked for, but torch sees no CUDA device" in result.output
     assert not out.exists() or not list(out.iterdir())  # no half-made run folder is left
+
+
+def test_model_param_types_follow_defaults_and_annotations():
+    from idsbench.errors import ConfigError
+    from idsbench.models.registry import check_params, get_model_spec
+
+    @register_model("test-typed", description="typed parameters")
+    def make(random_state=0, C=1, depth: int = 3, flag=True):
+        raise AssertionError("never built here")
+
+    try:
+        spec = get_model_spec("test-typed")
+        check_params(spec, {"C": 0.5, "depth": 4, "flag": False})  # unannotated 1 takes 0.5
+        for bad, expected in [({"depth": 2.5}, "an integer"), ({"C": "big"}, "a finite number"),
+                              ({"C": float("nan")}, "a finite number"),
+                              ({"flag": "no"}, "true or false")]:
+            with pytest.raises(ConfigError, match=expected):
+                check_params(spec, bad)
+    finally:
+        unregister_model("test-typed")

@@ -395,30 +395,37 @@ def accepted_params(spec: ModelSpec) -> set[str] | None:
     return {n for n in sig.parameters if n != "self"}
 
 
-def param_defaults(spec: ModelSpec) -> dict[str, Any]:
-    """Default values of the factory's keyword parameters (a class: its whole ``__init__`` chain)."""
-    from idsbench.models.base import keyword_defaults
-
-    if not inspect.isclass(spec.factory):
-        return keyword_defaults(spec.factory)
-    out: dict[str, Any] = {}
-    for klass in reversed(spec.factory.__mro__):
-        init = klass.__dict__.get("__init__")
-        if init is not None and klass is not object:
-            out.update(keyword_defaults(init))
+def param_defaults(spec: ModelSpec) -> dict[str, tuple[Any, Any]]:
+    """``{name: (default, annotation)}`` of the factory's keyword parameters (a class: its whole
+    ``__init__`` chain); the annotation is ``inspect.Parameter.empty`` when there is none."""
+    funcs = [spec.factory] if not inspect.isclass(spec.factory) else [
+        k.__dict__["__init__"] for k in reversed(spec.factory.__mro__)
+        if k is not object and "__init__" in k.__dict__]
+    out: dict[str, tuple[Any, Any]] = {}
+    for fn in funcs:
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        out.update({p.name: (p.default, p.annotation) for p in params
+                    if p.default is not p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                               p.KEYWORD_ONLY)})
     return out
 
 
-def _type_error(value: Any, default: Any) -> str | None:
-    """Why ``value`` cannot stand where ``default`` does (bool, int and float defaults only)."""
+def _type_error(value: Any, default: Any, annotation: Any) -> str | None:
+    """Why ``value`` cannot stand where ``default`` does (bool and numeric defaults only).
+
+    A number must be an integer only where the parameter is annotated ``int``: an unannotated
+    ``C=1`` in a plug-in's factory may well take 0.5.
+    """
     if isinstance(default, bool):
         return None if isinstance(value, bool) else "true or false"
-    if isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        return None if ok else "an integer"
-    if isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        return None if ok else "a finite number"
+    if isinstance(default, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return "a finite number"
+        if annotation in (int, "int") and not isinstance(value, int):
+            return "an integer"
     return None
 
 
@@ -438,7 +445,8 @@ def check_params(spec: ModelSpec, params: dict) -> None:
     defaults = param_defaults(spec)
     for key, value in params.items():
         if key in defaults and value is not None:
-            expected = _type_error(value, defaults[key])
+            default, annotation = defaults[key]
+            expected = _type_error(value, default, annotation)
             if expected:
                 raise ConfigError(f"model {spec.name!r}: parameter {key!r} expects {expected} "
-                                  f"(default {defaults[key]!r}), got {value!r}")
+                                  f"(default {default!r}), got {value!r}")
