@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from idsbench.errors import ConfigError, IdsbenchError
+from idsbench.errors import MAX_SEED, ConfigError, IdsbenchError
 
 log = logging.getLogger("idsbench")
 
@@ -47,9 +47,6 @@ def cli(verbose: int, quiet: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------- parsing
-
-
-MAX_SEED = 2**32 - 1
 
 
 def parse_seeds(value: str) -> list[int]:
@@ -173,7 +170,7 @@ def parse_rebalance(method: str, items: tuple[str, ...]) -> dict:
               show_default=True,
               help="Text, a blank, NaN or infinity in a numeric column: set it missing and "
                    "impute the training median, or drop the row.")
-@click.option("--split-seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+@click.option("--split-seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
               help="Seed of the train/validation/test split (fixed across model seeds).")
 @click.option("--allow-checksum-mismatch", is_flag=True,
               help="Use files whose SHA-256 differs from the manifest (recorded).")

@@ -10,6 +10,9 @@ from __future__ import annotations
 import difflib
 from typing import Iterable
 
+#: the largest seed NumPy and scikit-learn accept (seeds and split seeds are 0..MAX_SEED)
+MAX_SEED = 2**32 - 1
+
 
 class IdsbenchError(Exception):
     """Base class of all errors idsbench raises on purpose."""

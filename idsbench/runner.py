@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from idsbench.data.prepare import DataConfig, PreparedData, prepare
-from idsbench.errors import ConfigError, IdsbenchError
+from idsbench.errors import MAX_SEED, ConfigError, IdsbenchError
 from idsbench.evaluation.metrics import check_probabilities, classification_metrics
 from idsbench.models.registry import check_params, get_model_spec, list_models
 from idsbench.profiles import get_profile
@@ -251,9 +251,9 @@ def build_jobs(data: DataConfig, models: list[str], seeds: list[int], profile: s
         check_rebalance(rebalance)
     _check_training(train, models)
     bad_seeds = [s for s in seeds if isinstance(s, bool) or not isinstance(s, (int, np.integer))
-                 or not 0 <= s <= 2**32 - 1]
+                 or not 0 <= s <= MAX_SEED]
     if bad_seeds:
-        raise ConfigError(f"seed {bad_seeds[0]!r}: seeds are integers from 0 to 2**32 - 1")
+        raise ConfigError(f"seed {bad_seeds[0]!r}: seeds are integers from 0 to {MAX_SEED}")
     jobs = []
     params = {m: dict((model_params or {}).get(m, {})) for m in models}
     for model in models:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from idsbench.errors import MAX_SEED
+
 #: where reports go unless --out says otherwise
 DEFAULT_OUT = Path("results") / "audit"
 
@@ -16,7 +18,7 @@ DEFAULT_OUT = Path("results") / "audit"
               help="official or random (default: the dataset's own, as 'idsbench run').")
 @click.option("--task", type=click.Choice(["binary", "multiclass"]), default="binary",
               show_default=True, help="Target of the single-feature rule and majority rate.")
-@click.option("--split-seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+@click.option("--split-seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
               help="Seed of the random split (the benchmark's --split-seed).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help=f"Folder for <name>-<split>.md and .json [default: {DEFAULT_OUT}].")
