@@ -249,7 +249,7 @@ def build_jobs(data: DataConfig, models: list[str], seeds: list[int], profile: s
         from idsbench.rebalance import check_rebalance
 
         check_rebalance(rebalance)
-    _check_training(train, models)
+    _check_training(train)
     bad_seeds = [s for s in seeds if isinstance(s, bool) or not isinstance(s, (int, np.integer))
                  or not 0 <= s <= MAX_SEED]
     if bad_seeds:
@@ -266,7 +266,7 @@ def build_jobs(data: DataConfig, models: list[str], seeds: list[int], profile: s
     return jobs
 
 
-def _check_training(train: dict, models: list[str]) -> None:
+def _check_training(train: dict) -> None:
     """Training options that would only fail inside a job are refused before any job starts."""
     lr = train.get("lr")
     if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
@@ -290,8 +290,6 @@ class LocalExecutor:
     def run(self, jobs: list[JobSpec], data: PreparedData,
             on_result: Callable[[dict, dict | None], None], progress: bool = False) -> None:
         from tqdm.auto import tqdm
-
-        _check_local_devices(jobs)  # also on --resume, which skips run_benchmark's check
 
         bar = tqdm(jobs, desc="jobs", unit="job", disable=not progress, leave=False)
         for job in bar:
@@ -417,6 +415,8 @@ def _resume(path: Path, executor: str, executor_options: dict | None, progress: 
     done = {r["job_id"] for r in run_dir.records() if r.get("status") == "ok"}
     todo = [j for j in jobs if j.job_id not in done]
     log.info("resuming %s: %d of %d jobs left", path, len(todo), len(jobs))
+    if executor == "local":
+        _check_local_devices(todo)
     frame = _execute(todo, run_dir, executor, executor_options, progress)
     frame.attrs["skipped"] = len(jobs) - len(todo)
     return frame
