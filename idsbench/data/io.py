@@ -14,14 +14,18 @@ import json
 import logging
 import os
 import re
+import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from idsbench.data.manifest import FileSpec, Manifest
+from idsbench.data.typed import UNNAMED, kept_columns, numeric_columns, read_typed, string_columns
 from idsbench.errors import ChecksumError, ConfigError, DataError, closest
 
 log = logging.getLogger(__name__)
@@ -150,18 +154,23 @@ def forget_sha256(path: Path) -> None:
             pass
 
 
-def file_sha256(path: Path, data: bytes | None = None) -> str:
-    """SHA-256 of the decompressed content, remembered per (path, size, mtime)."""
+def remember_sha256(path: Path, digest: str) -> None:
+    """Remember ``digest`` as the SHA-256 of ``path`` at its current size and mtime."""
     index_path, index = _sha_index()
-    key = _stat_key(path)
-    if key in index:
-        return index[key]
-    digest = hashlib.sha256(data if data is not None else read_bytes(path)).hexdigest()
-    index[key] = digest
+    index[_stat_key(path)] = digest
     try:
         _atomic_write_text(index_path, json.dumps(index))
     except OSError:  # a read-only cache is not an error
         pass
+
+
+def file_sha256(path: Path, data: bytes | None = None) -> str:
+    """SHA-256 of the decompressed content, remembered per (path, size, mtime)."""
+    known = known_sha256(path)
+    if known is not None:
+        return known
+    digest = hashlib.sha256(data if data is not None else read_bytes(path)).hexdigest()
+    remember_sha256(path, digest)
     return digest
 
 
@@ -205,9 +214,6 @@ class QualityReport:
 # parsing and cleaning
 
 
-_UNNAMED = re.compile(r"^(unnamed: ?\d+|index|)$", re.IGNORECASE)
-
-
 def parse_csv(path: Path, data: bytes) -> pd.DataFrame:
     """Parse CSV bytes; header variants (BOM, spaces, CRLF) are handled here.
 
@@ -241,7 +247,7 @@ def normalise_header(df: pd.DataFrame, report: QualityReport) -> pd.DataFrame:
     if renamed:
         df = df.rename(columns=renamed)
         report.renamed_columns = {str(k): v for k, v in renamed.items()}
-    drop = [c for c in df.columns if _UNNAMED.match(str(c))]
+    drop = [c for c in df.columns if UNNAMED.match(str(c))]
     if drop:
         df = df.drop(columns=drop)
         report.dropped_columns = [str(c) for c in drop]
@@ -469,19 +475,15 @@ def clean_table(df: pd.DataFrame, manifest: Manifest, path: Path, policy: str,
         raise ConfigError(f"--bad-values {policy!r}: expected one of {', '.join(BAD_VALUE_POLICIES)}")
     df = normalise_header(df, report)
     check_columns(df, manifest, path)
-    keep = manifest.required_columns() + [c for c in manifest.text if c in df.columns] + \
-        [c for c in manifest.never_features if c in df.columns and c not in manifest.targets.values()]
-    df = df[list(dict.fromkeys(keep))].copy()
+    df = df[kept_columns(manifest, list(df.columns))].copy()
     ph = manifest.placeholder
 
     bad_rows = np.zeros(len(df), dtype=bool)
-    for col in list(manifest.numeric) + [c for c in manifest.identity
-                                         if c not in manifest.identity_categorical]:
+    for col in numeric_columns(manifest):
         bad_rows |= _clean_numeric(df, col, ph, report, lines)
     for col in manifest.boolean:
         bad_rows |= _clean_boolean(df, col, ph, report, lines)
-    for col in list(manifest.categorical) + list(manifest.identity_categorical) + \
-            [c for c in manifest.text if c in df.columns]:
+    for col in string_columns(manifest, list(df.columns)):
         _clean_categorical(df, col, ph)
 
     # targets: binary 0/1, multiclass names normalised to the canonical list
@@ -543,41 +545,120 @@ def load_table(path: Path, manifest: Manifest, policy: str = "impute",
                use_cache: bool = True) -> tuple[pd.DataFrame, QualityReport, str]:
     """Read and clean one file; returns the table, its quality report and its SHA-256.
 
-    The cleaned, typed table is cached as an uncompressed Arrow IPC (Feather) file keyed by
-    the file's checksum, the cleaning rules' version and the bad-value policy: it is larger on
-    disk than Parquet but writes in half the time and reads in a fifth.
+    A well-formed file is parsed straight into its types (:mod:`idsbench.data.typed`); any
+    other goes through :func:`parse_csv` and :func:`clean_table`, which report what they fix.
+    The SHA-256 of a file not seen before is computed in a thread while the file is parsed
+    (both release the GIL).  The cleaned, typed table is cached as an uncompressed Arrow IPC
+    (Feather) file keyed by the file's checksum, the cleaning rules' version and the bad-value
+    policy: it is larger on disk than Parquet but writes in half the time and reads in a fifth.
     """
     path = Path(path)
-    data = None
     sha = known_sha256(path)
-    if sha is None:
-        data = read_bytes(path)
-        sha = file_sha256(path, data)
-    cache_base = cache_dir() / "tables" / f"{manifest.name}-{sha[:16]}-v{CLEAN_VERSION}-{policy}"
-    table_file, meta = cache_base.with_suffix(".arrow"), cache_base.with_suffix(".json")
-    if use_cache and table_file.is_file() and meta.is_file():
-        try:
-            df = pd.read_feather(table_file)
-            report = QualityReport.from_dict(json.loads(meta.read_text()))
-            return df, report, sha
-        except Exception as exc:  # noqa: BLE001 - a broken cache entry is rebuilt
-            log.warning("ignoring unreadable cache entry %s: %s", table_file, exc)
+    if sha is not None and use_cache:
+        cached = _read_cached_table(manifest, sha, policy)
+        if cached is not None:
+            return (*cached, sha)
 
-    if data is None:
-        data = read_bytes(path)
-    report = QualityReport(file=str(path), bad_value_policy=policy)
+    data = read_bytes(path)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        hashing = pool.submit(lambda: hashlib.sha256(data).hexdigest()) if sha is None else None
+        report = QualityReport(file=str(path), bad_value_policy=policy)
+        df, table = _parse_and_clean(path, data, manifest, policy, report)
+        if hashing is not None:
+            sha = hashing.result()
+            remember_sha256(path, sha)
+    if use_cache:
+        _write_cache_in_background(manifest, sha, policy, df if table is None else table, report)
+    return df, report, sha
+
+
+def _parse_and_clean(path: Path, data: bytes, manifest: Manifest, policy: str,
+                     report: QualityReport) -> tuple[pd.DataFrame, "pa.Table | None"]:
+    typed = read_typed(path, data, manifest, policy)
+    if typed is not None:
+        df, table, found = typed
+        report.rows_read = report.rows_kept = len(df)
+        report.placeholders = found["placeholders"]
+        report.class_renames = found["class_renames"]
+        return df, table
     df = parse_csv(path, data)
     report.rows_read = len(df)
     if len(df) == 0:
         raise DataError(f"{path}: the file has a header but no data rows")
-    df = clean_table(df, manifest, path, policy, report, lines=row_lines(data, len(df)))
-    if use_cache:
+    return clean_table(df, manifest, path, policy, report, lines=row_lines(data, len(df))), None
+
+
+def _cache_files(manifest: Manifest, sha: str, policy: str) -> tuple[Path, Path]:
+    base = cache_dir() / "tables" / f"{manifest.name}-{sha[:16]}-v{CLEAN_VERSION}-{policy}"
+    return base.with_suffix(".arrow"), base.with_suffix(".json")
+
+
+def _read_cached_table(manifest: Manifest, sha: str,
+                       policy: str) -> tuple[pd.DataFrame, QualityReport] | None:
+    table_file, meta = _cache_files(manifest, sha, policy)
+    _wait_for_write(table_file)
+    if not (table_file.is_file() and meta.is_file()):
+        return None
+    try:
+        return (pd.read_feather(table_file),
+                QualityReport.from_dict(json.loads(meta.read_text())))
+    except Exception as exc:  # noqa: BLE001 - a broken cache entry is rebuilt
+        log.warning("ignoring unreadable cache entry %s: %s", table_file, exc)
+        return None
+
+
+#: cache writes still running, by table file (see :func:`_write_cache_in_background`)
+_PENDING_WRITES: dict[Path, threading.Thread] = {}
+_PENDING_LOCK = threading.Lock()
+
+
+def wait_for_cache_writes() -> None:
+    """Block until every table-cache write this process started has finished."""
+    with _PENDING_LOCK:
+        pending = list(_PENDING_WRITES.values())
+    for thread in pending:
+        thread.join()
+
+
+def _wait_for_write(table_file: Path) -> None:
+    with _PENDING_LOCK:
+        thread = _PENDING_WRITES.get(table_file)
+    if thread is not None:
+        thread.join()
+
+
+def _write_cache_in_background(manifest: Manifest, sha: str, policy: str,
+                               table: pd.DataFrame | pa.Table, report: QualityReport) -> None:
+    """Write the table cache in a thread, so the caller goes on with the table meanwhile.
+
+    Writing ~70 MB of Arrow costs about half of a first load; the write releases the GIL and
+    overlaps whatever comes next.  The thread is not a daemon, so the interpreter waits for it
+    at exit; the file appears under its name only once complete (written aside, then renamed),
+    and a read of the same entry in this process waits for it.  A failed write is a warning.
+    """
+    table_file, meta = _cache_files(manifest, sha, policy)
+    if isinstance(table, pd.DataFrame):  # converted here: the caller may change the frame
+        table = pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False)
+    meta_text = json.dumps(report.to_dict())
+
+    def write() -> None:
+        import pyarrow.feather as feather
+
         try:
             table_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = table_file.with_name(f".{table_file.name}.{os.getpid()}.tmp")
-            df.reset_index(drop=True).to_feather(tmp, compression="uncompressed")
+            tmp = table_file.with_name(f".{table_file.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            feather.write_feather(table, tmp, compression="uncompressed")
             os.replace(tmp, table_file)
-            _atomic_write_text(meta, json.dumps(report.to_dict()))
-        except OSError as exc:
+            _atomic_write_text(meta, meta_text)
+        except Exception as exc:  # noqa: BLE001 - a cache that cannot be written is not an error
             log.warning("could not write the cache %s: %s", table_file, exc)
-    return df, report, sha
+        finally:
+            with _PENDING_LOCK:
+                if _PENDING_WRITES.get(table_file) is threading.current_thread():
+                    del _PENDING_WRITES[table_file]
+
+    _wait_for_write(table_file)  # one writer per entry
+    thread = threading.Thread(target=write, name=f"idsbench-cache-{table_file.stem}")
+    with _PENDING_LOCK:
+        _PENDING_WRITES[table_file] = thread
+    thread.start()
