@@ -161,9 +161,11 @@ def test_errors_come_from_the_general_path_with_its_message(tmp_path, change, me
 # ------------------------------------------------------------------------- the cache write
 
 
-def test_the_cache_is_written_in_a_thread_and_read_back(tmp_path, isolated_cache):
+@pytest.mark.parametrize("change", [None, "text in a number column", "padded category"])
+def test_the_cache_is_written_in_a_thread_and_read_back(tmp_path, isolated_cache, change):
     m = get_manifest("toniot")
-    path = write_csv(toniot_frame(400, seed=6), tmp_path / "f.csv")
+    frame = toniot_frame(400, seed=6)
+    path = write_csv(UNUSUAL[change](frame) if change else frame, tmp_path / "f.csv")
     first, report, sha = dio.load_table(path, m)
     dio.wait_for_cache_writes()
     assert not dio._PENDING_WRITES

@@ -21,7 +21,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
@@ -85,8 +84,9 @@ def _header(data: bytes) -> list[str]:
 
 
 def read_typed(path: Path, data: bytes, manifest: Manifest,
-               policy: str) -> tuple[pd.DataFrame, pa.Table, dict] | None:
-    """The cleaned table of a well-formed file, its Arrow form and its placeholder counts.
+               policy: str) -> tuple[pa.Table, dict] | None:
+    """The cleaned table of a well-formed file (Arrow; ``to_pandas`` gives the data frame the
+    general path gives), and the placeholder counts and class renames for the report.
 
     Returns ``None`` when the file needs the general path (see the module's docstring).
     ``policy`` needs no handling here: a file with bad values never takes this path.
@@ -98,7 +98,7 @@ def read_typed(path: Path, data: bytes, manifest: Manifest,
         return None
 
 
-def _read_typed(data: bytes, manifest: Manifest) -> tuple[pd.DataFrame, pa.Table, dict]:
+def _read_typed(data: bytes, manifest: Manifest) -> tuple[pa.Table, dict]:
     names = _header(data)
     clean = [n.strip() for n in names]
     if clean != names or len(set(names)) != len(names) or any(map(UNNAMED.match, names)):
@@ -172,7 +172,7 @@ def _read_typed(data: bytes, manifest: Manifest) -> tuple[pd.DataFrame, pa.Table
     for name, col in columns.items():
         table = table.set_column(table.schema.get_field_index(name), name, col)
     table = table.select(keep)
-    return table.to_pandas(), table, {"placeholders": placeholders, "class_renames": renames}
+    return table, {"placeholders": placeholders, "class_renames": renames}
 
 
 def _suspect(edge_bytes: np.ndarray) -> bool:
@@ -184,26 +184,26 @@ def _suspect(edge_bytes: np.ndarray) -> bool:
 def _edges(col: pa.ChunkedArray) -> tuple[bool, bool]:
     """Whether any value may start or end with whitespace, and whether any value is blank.
 
-    Read from the first and last byte of each value in the column's buffers, which costs a
-    fraction of trimming every value; a column that may need trimming is then trimmed by
-    pyarrow.  A blank value makes its neighbours' bytes stand in for its own: at worst a
-    column is trimmed for nothing.
+    Costs a fraction of trimming every value: a block whose bytes hold nothing that may be
+    whitespace is passed over whole (most category columns), and in the others only the first
+    and last byte of each value are looked at.  A column that may need trimming is then trimmed
+    by pyarrow.  (A blank value lends its neighbours' bytes as its own edges: at worst a column
+    is trimmed for nothing.)
     """
-    padded = blank = False
+    blank = len(col) > 0 and pc.min(pc.binary_length(col)).as_py() == 0
     for chunk in col.chunks:
-        if padded and blank:
-            break
         _, offsets_buf, data_buf = chunk.buffers()
-        offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=len(chunk) + 1,
-                                offset=4 * chunk.offset)
-        starts, ends = offsets[:-1], offsets[1:]
-        blank = blank or bool((starts == ends).any())
         if data_buf is None or data_buf.size == 0:
             continue
         data = np.frombuffer(data_buf, dtype=np.uint8)
-        padded = padded or _suspect(np.take(data, starts, mode="clip")) \
-            or _suspect(np.take(data, ends - 1, mode="clip"))
-    return padded, blank
+        if not _suspect(data):
+            continue
+        offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=len(chunk) + 1,
+                                offset=4 * chunk.offset)
+        if _suspect(np.take(data, offsets[:-1], mode="clip")) \
+                or _suspect(np.take(data, offsets[1:] - 1, mode="clip")):
+            return True, blank
+    return False, blank
 
 
 def _normalise_classes(col: pa.ChunkedArray, manifest: Manifest) -> tuple[pa.ChunkedArray, dict]:
