@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -83,22 +84,24 @@ def _header(data: bytes) -> list[str]:
     return names
 
 
-def read_typed(path: Path, data: bytes, manifest: Manifest,
-               policy: str) -> tuple[pa.Table, dict] | None:
+def read_typed(path: Path, data: bytes, manifest: Manifest, policy: str,
+               parsed: Callable[[], None] | None = None) -> tuple[pa.Table, dict] | None:
     """The cleaned table of a well-formed file (Arrow; ``to_pandas`` gives the data frame the
     general path gives), and the placeholder counts and class renames for the report.
 
     Returns ``None`` when the file needs the general path (see the module's docstring).
     ``policy`` needs no handling here: a file with bad values never takes this path.
+    ``parsed`` is called once the parse (which keeps every core busy) is over.
     """
     try:
-        return _read_typed(data, manifest)
+        return _read_typed(data, manifest, parsed or (lambda: None))
     except _Unusual as why:
         log.debug("%s: general reading path (%s)", path, why)
         return None
 
 
-def _read_typed(data: bytes, manifest: Manifest) -> tuple[pa.Table, dict]:
+def _read_typed(data: bytes, manifest: Manifest,
+                parsed: Callable[[], None]) -> tuple[pa.Table, dict]:
     names = _header(data)
     clean = [n.strip() for n in names]
     if clean != names or len(set(names)) != len(names) or any(map(UNNAMED.match, names)):
@@ -124,6 +127,7 @@ def _read_typed(data: bytes, manifest: Manifest) -> tuple[pa.Table, dict]:
                             convert_options=convert)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise _Unusual(f"typed parse failed: {str(exc).splitlines()[0]}") from None
+    parsed()
     if table.num_rows == 0:
         raise _Unusual("no data rows")
 
