@@ -602,7 +602,10 @@ def bench_e2e(cfg: BenchConfig) -> dict:
         records = load_records([tmp]) if any(Path(tmp).iterdir()) else []
     jobs = {r["model"]: {"status": r.get("status"),
                          "fit_seconds": (r.get("timing") or {}).get("fit_seconds"),
-                         "epochs_run": (r.get("timing") or {}).get("epochs_run")}
+                         "epochs_run": (r.get("timing") or {}).get("epochs_run"),
+                         # a faster run must not be a worse one: the scores come along
+                         "accuracy": (r.get("metrics") or {}).get("accuracy"),
+                         "f1_macro": (r.get("metrics") or {}).get("f1_macro")}
             for r in records}
     return {"command": " ".join(cmd[1:]), "exit_status": proc.returncode, "seconds": seconds,
             "jobs": jobs, "stderr_tail": proc.stderr[-2000:] if proc.returncode else ""}
@@ -727,6 +730,10 @@ def _si(x: float | None, unit: str = "") -> str:
     return f"{x:.3g} {unit}".strip()
 
 
+def _fixed(x: float | None, digits: int) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
 def render_tables(result: dict) -> str:
     """The result as plain-text tables (tabulate), one per stage, then the targets."""
     from tabulate import tabulate
@@ -793,8 +800,14 @@ def render_tables(result: dict) -> str:
 
     e2e = result.get("e2e")
     if e2e:
+        rows = [(n, j["status"], _fixed(j.get("fit_seconds"), 1), j.get("epochs_run") or "-",
+                 _fixed(j.get("accuracy"), 4), _fixed(j.get("f1_macro"), 4))
+                for n, j in sorted(e2e.get("jobs", {}).items())]
         parts.append(f"End to end: {e2e['command']}\n  exit status {e2e['exit_status']}, "
-                     f"{e2e['seconds']:.0f} s")
+                     f"{e2e['seconds']:.0f} s\n" + tabulate(
+                         rows, headers=["model", "status", "fit s", "epochs", "accuracy",
+                                        "macro-F1"], tablefmt="simple",
+                         disable_numparse=True))
 
     targets = result.get("targets") or []
     if targets:

@@ -132,6 +132,9 @@ def test_e2e_reports_time_status_and_each_job(synthetic_toniot, monkeypatch):
     fig = bench.bench_e2e(BenchConfig(data_dir=str(synthetic_toniot)).resolved())
     assert fig["exit_status"] == 0, fig["stderr_tail"]
     assert _positive(fig["seconds"]) and fig["jobs"]["stump"]["status"] == "ok"
+    assert 0 < fig["jobs"]["stump"]["accuracy"] <= 1 and 0 < fig["jobs"]["stump"]["f1_macro"] <= 1
+    text = bench.render_tables({"e2e": fig})
+    assert "stump" in text and f"{fig['jobs']['stump']['accuracy']:.4f}" in text
     targets = bench.evaluate_targets({"e2e": fig})
     assert targets[0]["target"].startswith("idsbench run") and targets[0]["limit"] == 1200
 
