@@ -813,6 +813,6 @@ def render_tables(result: dict) -> str:
     if targets:
         rows = [(t["target"], f"{t['value']:.3f}", f"{t['op']} {t['limit']:g}",
                  "met" if t["met"] else "NOT met") for t in targets]
-        parts.append("Targets\n" + tabulate(rows, headers=["figure", "value", "target", ""],
+        parts.append("Targets\n" + tabulate(rows, headers=["figure", "value", "target", "met?"],
                                             tablefmt="simple"))
     return "\n\n".join(parts)

@@ -18,7 +18,7 @@ import pytest
 from idsbench.data import io as dio
 from idsbench.data import typed
 from idsbench.data.manifest import get_manifest
-from idsbench.errors import DataError
+from idsbench.errors import ConfigError, DataError
 
 from .synth import toniot_frame, unsw_frame, write_csv
 
@@ -27,7 +27,7 @@ def general_path(path: Path, manifest, policy: str = "impute"):
     """The table and report of the general path alone (the fast path never tried)."""
     data = dio.read_bytes(path)
     report = dio.QualityReport(file=str(path), bad_value_policy=policy)
-    df = dio.parse_csv(path, data)
+    df = dio.parse_csv(path, data, dio.text_columns(manifest))
     report.rows_read = len(df)
     df = dio.clean_table(df, manifest, path, policy, report,
                          lines=dio.row_lines(data, len(df)))
@@ -186,3 +186,65 @@ def test_a_cache_that_cannot_be_written_is_a_warning(tmp_path, monkeypatch, capl
         dio.wait_for_cache_writes()
     assert len(table) == 200
     assert any("could not write the cache" in r.getMessage() for r in caplog.records)
+
+
+# ------------------------------------------------- found by a fresh-user trial (issue 8)
+
+
+def test_categories_that_look_like_numbers_stay_as_written_on_both_paths(tmp_path):
+    m = get_manifest("toniot")
+    frame = toniot_frame(300, seed=2)
+    frame["proto"] = ["06", "17", "1.10", "nan", "1e3"] * 60
+    fast = write_csv(frame, tmp_path / "fast.csv")
+    table = assert_same_as_general(fast, m)
+    assert sorted(set(table["proto"])) == ["06", "1.10", "17", "1e3", "nan"]
+    # the same column in a file that takes the general path (a bad number elsewhere)
+    slow = write_csv(UNUSUAL["text in a number column"](frame), tmp_path / "slow.csv")
+    assert not takes_fast_path(slow, m)
+    slow_table, _, _ = dio.load_table(slow, m, use_cache=False)
+    assert slow_table["proto"].tolist() == table["proto"].tolist()
+
+
+def test_an_unknown_policy_is_refused_on_every_path(tmp_path):
+    path = write_csv(toniot_frame(100, seed=1), tmp_path / "f.csv")
+    with pytest.raises(ConfigError, match="--bad-values 'Drop'"):
+        dio.load_table(path, get_manifest("toniot"), policy="Drop", use_cache=False)
+
+
+def test_a_name_twice_in_the_header_is_an_error(tmp_path):
+    frame = toniot_frame(100, seed=1)
+    frame.insert(3, "extra", "zzz")
+    path = write_csv(frame.rename(columns={"extra": "proto"}), tmp_path / "f.csv")
+    with pytest.raises(DataError, match="'proto' more than once"):
+        dio.load_table(path, get_manifest("toniot"), use_cache=False)
+
+
+@pytest.mark.parametrize("column", ["proto", "src_bytes", "dns_query"])
+def test_a_byte_that_is_not_utf8_in_a_cell_is_a_clear_error(tmp_path, column):
+    frame = toniot_frame(100, seed=1)
+    frame[column] = frame[column].astype(object)
+    frame.loc[5, column] = "MARK"
+    path = write_csv(frame, tmp_path / "f.csv")
+    path.write_bytes(path.read_bytes().replace(b"MARK", b"M\xe9K"))
+    with pytest.raises(DataError, match=r"f\.csv.*(not UTF-8|UTF-8)"):
+        dio.load_table(path, get_manifest("toniot"), use_cache=False)
+
+
+def test_a_file_replaced_during_its_load_is_not_served_the_old_table(tmp_path, isolated_cache,
+                                                                     monkeypatch):
+    m = get_manifest("toniot")
+    path = write_csv(toniot_frame(300, seed=1), tmp_path / "f.csv")
+    real = typed.read_typed
+
+    def replace_meanwhile(*args, **kwargs):
+        out = real(*args, **kwargs)
+        write_csv(toniot_frame(100, seed=2), path)  # new content, new size and mtime
+        return out
+
+    monkeypatch.setattr(dio, "read_typed", replace_meanwhile)
+    first, _, _ = dio.load_table(path, m)
+    monkeypatch.setattr(dio, "read_typed", real)
+    dio.wait_for_cache_writes()
+    assert len(first) == 300
+    again, _, _ = dio.load_table(path, m)
+    assert len(again) == 100
