@@ -44,7 +44,7 @@ def assert_same_as_general(path: Path, manifest, policy: str = "impute") -> pd.D
 
 
 def takes_fast_path(path: Path, manifest) -> bool:
-    return typed.read_typed(path, dio.read_bytes(path), manifest, "impute") is not None
+    return typed.read_typed(path, dio.read_bytes(path), manifest) is not None
 
 
 # ------------------------------------------------------------------------- well-formed files

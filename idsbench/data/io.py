@@ -7,7 +7,6 @@ is counted in a :class:`QualityReport` that ends up in every result record.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import hashlib
 import io
@@ -27,7 +26,8 @@ import pandas as pd
 import pyarrow as pa
 
 from idsbench.data.manifest import FileSpec, Manifest
-from idsbench.data.typed import UNNAMED, kept_columns, numeric_columns, read_typed, string_columns
+from idsbench.data.typed import (UNNAMED, header_names, kept_columns, numeric_columns, read_typed,
+                                 string_columns)
 from idsbench.errors import ChecksumError, ConfigError, DataError, closest
 
 log = logging.getLogger(__name__)
@@ -225,16 +225,6 @@ class QualityReport:
 # parsing and cleaning
 
 
-def _header_names(data: bytes) -> list[str]:
-    """The names in the header line as written (BOM removed), or [] when it cannot be read."""
-    end = data.find(b"\n")
-    line = data[:end if end >= 0 else len(data)].rstrip(b"\r")
-    try:
-        return next(csv.reader([line.decode("utf-8-sig")]), [])
-    except (UnicodeDecodeError, csv.Error):
-        return []
-
-
 def text_columns(manifest: Manifest) -> tuple[str, ...]:
     """Columns parsed as text as written: categories, text, the class name."""
     return tuple(string_columns(manifest, list(manifest.text))
@@ -251,7 +241,7 @@ def parse_csv(path: Path, data: bytes, text_columns: tuple[str, ...] = ()) -> pd
     spelled ``06`` stays ``06``, not the number 6.  A name that appears twice in the header is
     an error (the parser would rename the second copy and it would vanish unreported).
     """
-    names = _header_names(data)
+    names = header_names(data)
     seen = [n.replace("\ufeff", "").strip() for n in names]
     twice = sorted({n for n in seen if seen.count(n) > 1 and not UNNAMED.match(n)})
     if twice:
@@ -500,6 +490,13 @@ def normalise_classes(values: pd.Series, canonical: list[str], aliases: dict[str
                     "of case or surrounding spaces, and known aliases, are corrected)")
 
 
+def check_policy(policy: str) -> None:
+    """Refuse a bad-value policy that is not one of :data:`BAD_VALUE_POLICIES`."""
+    if policy not in BAD_VALUE_POLICIES:
+        raise ConfigError(f"--bad-values {policy!r}: expected one of "
+                          f"{', '.join(BAD_VALUE_POLICIES)}")
+
+
 def clean_table(df: pd.DataFrame, manifest: Manifest, path: Path, policy: str,
                 report: QualityReport, lines: np.ndarray | None = None) -> pd.DataFrame:
     """Type every column per the manifest; count every change in ``report``.
@@ -509,8 +506,7 @@ def clean_table(df: pd.DataFrame, manifest: Manifest, path: Path, policy: str,
     ``"drop"`` drops the row.  ``lines`` maps data rows to CSV line numbers (see
     :func:`row_lines`) for the messages.
     """
-    if policy not in BAD_VALUE_POLICIES:
-        raise ConfigError(f"--bad-values {policy!r}: expected one of {', '.join(BAD_VALUE_POLICIES)}")
+    check_policy(policy)
     df = normalise_header(df, report)
     check_columns(df, manifest, path)
     df = df[kept_columns(manifest, list(df.columns))].copy()
@@ -605,12 +601,12 @@ def load_table(path: Path, manifest: Manifest, policy: str = "impute",
     A well-formed file is parsed straight into its types (:mod:`idsbench.data.typed`); any
     other goes through :func:`parse_csv` and :func:`clean_table`, which report what they fix.
     The SHA-256 of a file not seen before is computed in a thread (hashlib releases the GIL)
-    while the parsed table is checked and converted, which leave a core idle.  The cleaned, typed table is cached as an uncompressed Arrow IPC
-    (Feather) file keyed by the file's checksum, the cleaning rules' version and the bad-value
-    policy: it is larger on disk than Parquet but writes in half the time and reads in a fifth.
+    while the parsed table is checked and converted, which leave a core idle.  The cleaned,
+    typed table is cached as an uncompressed Arrow IPC (Feather) file keyed by the file's
+    checksum, the cleaning rules' version and the bad-value policy: larger on disk than
+    Parquet, but it writes in half the time and reads in a fifth.
     """
-    if policy not in BAD_VALUE_POLICIES:
-        raise ConfigError(f"--bad-values {policy!r}: expected one of {', '.join(BAD_VALUE_POLICIES)}")
+    check_policy(policy)
     path = Path(path)
     stat_key = _stat_key(path) if path.is_file() else None  # before the bytes: see below
     sha = known_sha256(path)
@@ -648,7 +644,7 @@ def _parse_and_clean(path: Path, data: bytes, manifest: Manifest, policy: str,
     ``parsed`` is called when a parse has ended, so work for an idle core (the checksum) can
     start then, not compete with the parse, which keeps every core busy.
     """
-    typed = read_typed(path, data, manifest, policy, parsed)
+    typed = read_typed(path, data, manifest, parsed)
     if typed is not None:
         table, found = typed
         report.rows_read = report.rows_kept = table.num_rows
@@ -721,7 +717,8 @@ def _write_cache_in_background(manifest: Manifest, sha: str, policy: str,
 
         try:
             table_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = table_file.with_name(f".{table_file.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp = table_file.with_name(
+                f".{table_file.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             feather.write_feather(table, tmp, compression="uncompressed")
             os.replace(tmp, table_file)
             _atomic_write_text(meta, meta_text)

@@ -15,6 +15,7 @@ give the same table and the same quality report; ``tests/test_typed_read.py`` ho
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import re
@@ -70,27 +71,30 @@ def _read_options(n_bytes: int) -> pv.ReadOptions:
     return pv.ReadOptions(block_size=max(1 << 20, n_bytes // (4 * (os.cpu_count() or 1))))
 
 
-def _header(data: bytes) -> list[str]:
+def header_line(data: bytes) -> bytes:
+    """The first line of CSV bytes, without its line end."""
     end = data.find(b"\n")
-    line = data[:end if end >= 0 else len(data)].rstrip(b"\r")
-    if line.startswith(b"\xef\xbb\xbf"):  # pyarrow skips a UTF-8 byte-order mark
-        line = line[3:]
-    if b'"' in line:
-        raise _Unusual("quoted header")
+    return data[:end if end >= 0 else len(data)].rstrip(b"\r")
+
+
+def header_names(data: bytes) -> list[str]:
+    """The names in the header line as written (a leading BOM removed), or [] if unreadable.
+
+    pyarrow skips a UTF-8 byte-order mark too, so these are the names the parse sees.
+    """
     try:
-        names = line.decode("utf-8").split(",")
-    except UnicodeDecodeError:
-        raise _Unusual("header is not UTF-8") from None
-    return names
+        return next(csv.reader([header_line(data).decode("utf-8-sig")]), [])
+    except (UnicodeDecodeError, csv.Error):
+        return []
 
 
-def read_typed(path: Path, data: bytes, manifest: Manifest, policy: str,
+def read_typed(path: Path, data: bytes, manifest: Manifest,
                parsed: Callable[[], None] | None = None) -> tuple[pa.Table, dict] | None:
     """The cleaned table of a well-formed file (Arrow; ``to_pandas`` gives the data frame the
     general path gives), and the placeholder counts and class renames for the report.
 
-    Returns ``None`` when the file needs the general path (see the module's docstring).
-    ``policy`` needs no handling here: a file with bad values never takes this path.
+    Returns ``None`` when the file needs the general path (see the module's docstring): a
+    file with bad values never takes this path, so the bad-value policy plays no part here.
     ``parsed`` is called once the parse (which keeps every core busy) is over.
     """
     try:
@@ -102,7 +106,9 @@ def read_typed(path: Path, data: bytes, manifest: Manifest, policy: str,
 
 def _read_typed(data: bytes, manifest: Manifest,
                 parsed: Callable[[], None]) -> tuple[pa.Table, dict]:
-    names = _header(data)
+    if b'"' in header_line(data):
+        raise _Unusual("quoted header")
+    names = header_names(data)
     clean = [n.strip() for n in names]
     if clean != names or len(set(names)) != len(names) or any(map(UNNAMED.match, names)):
         raise _Unusual("header needs cleaning")
